@@ -1,0 +1,258 @@
+"""The typed sweep config and its validation.
+
+Hydra composes the YAML in ``conf/``; ``sweep.compose`` merges it onto these dataclasses (which
+rejects unknown keys and wrong types) and ``SweepConfig.validate`` checks ranges and combinations,
+raising ``ConfigError`` with the key, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Dict, List, Optional
+
+from trainables import names
+from trainables.data import DATASETS, DataSpec
+from trainables.errors import ConfigError
+from trainables.regularizers import RegularizerSpec
+from trainables.settings import PRECISIONS, TrainSettings
+
+SCHEDULERS = ("asha", "fifo")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass
+class SearchConfig:
+    """The search space and the searcher."""
+
+    num_samples: int = 32
+    """How many trials Optuna proposes."""
+    regularizers: List[str] = field(default_factory=lambda: list(names.REGULARIZERS))
+    """Regularizers to compare: any of none, l1, l2, elastic_net."""
+    placements: List[str] = field(default_factory=lambda: list(names.PLACEMENTS))
+    """Where the penalty goes: any of kernel, bias, activity, kernel_bias."""
+    lambda_low: float = 1e-6
+    """Lower end of lambda's log-uniform range."""
+    lambda_high: float = 1e-1
+    """Upper end of lambda's log-uniform range."""
+    l1_ratio_low: float = 0.0
+    """Lower end of elastic net's l1_ratio (0 = pure L1)."""
+    l1_ratio_high: float = 1.0
+    """Upper end of elastic net's l1_ratio (1 = pure L2)."""
+    seed: int = 0
+    """Seed of the multivariate TPE sampler."""
+    points_to_evaluate: List[Dict[str, Any]] = field(default_factory=list)
+    """Known configs to try first (e.g. the article's); each must lie inside the space."""
+    max_concurrent_trials: int = 0
+    """At most this many trials at once; 0 = as many as the resources allow."""
+
+
+@dataclass
+class SchedulerConfig:
+    """Early stopping."""
+
+    name: str = "asha"
+    """asha (stop weak trials early) or fifo (run every trial to the end)."""
+    grace_period: int = 2
+    """ASHA: epochs every trial gets before it can be stopped (capped at train.epochs)."""
+    reduction_factor: int = 3
+    """ASHA: keep the top 1/reduction_factor at each rung."""
+
+
+@dataclass
+class ClusterConfig:
+    """Where trials run and with what."""
+
+    address: Optional[str] = None
+    """Ray cluster to join (auto or host:6379); null starts a local Ray."""
+    cpus_per_trial: float = 1.0
+    """CPUs Ray reserves per trial (also TensorFlow's thread count)."""
+    gpus_per_trial: Optional[float] = None
+    """GPU share per trial in [0, 1]; null = 0.25 when the cluster has GPUs, else 0."""
+    storage_path: Optional[str] = None
+    """Ray experiment state and checkpoints: a path or URI (NFS/S3 on a cluster); null = ./ray_results."""
+    max_failures: int = 2
+    """Times Ray retries a failed trial from its last checkpoint."""
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow target."""
+
+    uri: Optional[str] = None
+    """MLflow server (http://host:5000); null = the embedded local store in ./mlruns."""
+    experiment: str = "regsweep"
+    """MLflow experiment name; created if missing."""
+
+
+@dataclass
+class SweepConfig:
+    """Everything one sweep needs; the root of the Hydra config."""
+
+    name: Optional[str] = None
+    """The sweep's name (Ray experiment and MLflow parent run); null = a fresh timestamped name."""
+    resume: bool = False
+    """Continue the sweep called ``name`` after a crash."""
+    output_dir: str = "outputs"
+    """Where the summary CSV, best config and plots are written (under <output_dir>/<name>)."""
+    data: DataSpec = field(default_factory=DataSpec)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def validate(self) -> "SweepConfig":
+        """Raise ``ConfigError`` on the first bad value; return self for chaining."""
+        _validate_data(self.data)
+        _validate_train(self.train)
+        _validate_search(self.search, self.train)
+        _validate_scheduler(self.scheduler)
+        _validate_cluster(self.cluster)
+        _validate_tracking(self.tracking)
+        if self.name is not None and not _NAME_RE.match(self.name):
+            raise ConfigError(
+                "name",
+                f"{self.name!r} is not a usable sweep name",
+                "use letters, digits, '.', '_' or '-' (at most 100 characters)",
+            )
+        if self.resume and not self.name:
+            raise ConfigError(
+                "resume", "resume=true needs the name of the sweep to continue",
+                "add name=<the sweep's name>, as printed when it started",
+            )
+        return self
+
+    def sweep_name(self) -> str:
+        """The given name, or a fresh timestamped one."""
+        return self.name or datetime.now().strftime("sweep-%Y%m%d-%H%M%S")
+
+
+def _require(ok: bool, key: str, problem: str, fix: str) -> None:
+    if not ok:
+        raise ConfigError(key, problem, fix)
+
+
+def _validate_data(data: DataSpec) -> None:
+    _require(data.name in DATASETS, "data", f"unknown dataset {data.name!r}",
+             f"use one of data={', data='.join(DATASETS)}")
+    _require(0.0 < data.val_split < 1.0, "data.val_split",
+             f"must be in (0, 1), got {data.val_split}", "use e.g. data.val_split=0.2")
+
+
+def _validate_train(t: TrainSettings) -> None:
+    _require(t.epochs >= 1, "train.epochs", f"must be >= 1, got {t.epochs}", "use e.g. train.epochs=25")
+    _require(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}",
+             "use e.g. train.batch_size=250")
+    _require(t.learning_rate > 0 and math.isfinite(t.learning_rate), "train.learning_rate",
+             f"must be > 0, got {t.learning_rate}", "use e.g. train.learning_rate=0.001")
+    _require(t.sparsity_threshold > 0, "train.sparsity_threshold",
+             f"must be > 0, got {t.sparsity_threshold}", "use e.g. train.sparsity_threshold=0.001")
+    _require(t.activation_batch >= 1, "train.activation_batch",
+             f"must be >= 1, got {t.activation_batch}", "use e.g. train.activation_batch=256")
+    _require(t.checkpoint_every >= 1, "train.checkpoint_every",
+             f"must be >= 1, got {t.checkpoint_every}", "use e.g. train.checkpoint_every=1")
+    _require(t.precision in PRECISIONS, "train.precision", f"unknown precision {t.precision!r}",
+             f"use one of {', '.join(PRECISIONS)}")
+    _require(t.threads >= 0, "train.threads", f"must be >= 0, got {t.threads}",
+             "use 0 to size threads from cluster.cpus_per_trial")
+
+
+def _validate_search(s: SearchConfig, t: TrainSettings) -> None:
+    _require(s.num_samples >= 1, "search.num_samples", f"must be >= 1, got {s.num_samples}",
+             "use e.g. search.num_samples=16")
+    _require(len(s.regularizers) > 0, "search.regularizers", "the list is empty",
+             f"list at least one of {', '.join(names.REGULARIZERS)}")
+    for reg in s.regularizers:
+        _require(reg in names.REGULARIZERS, "search.regularizers", f"unknown regularizer {reg!r}",
+                 f"use any of {', '.join(names.REGULARIZERS)}")
+    _require(len(set(s.regularizers)) == len(s.regularizers), "search.regularizers",
+             "lists a regularizer twice", "list each regularizer once")
+    penalized = [r for r in s.regularizers if r != names.NONE]
+    if penalized:
+        _require(len(s.placements) > 0, "search.placements", "the list is empty",
+                 f"list at least one of {', '.join(names.PLACEMENTS)}")
+    for place in s.placements:
+        _require(place in names.PLACEMENTS, "search.placements", f"unknown placement {place!r}",
+                 f"use any of {', '.join(names.PLACEMENTS)}")
+    _require(len(set(s.placements)) == len(s.placements), "search.placements",
+             "lists a placement twice", "list each placement once")
+    _require(s.lambda_low > 0 and math.isfinite(s.lambda_low), "search.lambda_low",
+             f"must be > 0 for a log-uniform range, got {s.lambda_low}", "use e.g. search.lambda_low=1e-6")
+    _require(s.lambda_low < s.lambda_high and math.isfinite(s.lambda_high), "search.lambda_high",
+             f"must be greater than search.lambda_low ({s.lambda_high} <= {s.lambda_low})",
+             "make lambda_low < lambda_high, e.g. 1e-6 and 1e-1")
+    _require(0.0 <= s.l1_ratio_low <= s.l1_ratio_high <= 1.0, "search.l1_ratio_low",
+             f"need 0 <= l1_ratio_low <= l1_ratio_high <= 1, got [{s.l1_ratio_low}, {s.l1_ratio_high}]",
+             "use values in [0, 1] with low <= high")
+    _require(s.max_concurrent_trials >= 0, "search.max_concurrent_trials",
+             f"must be >= 0, got {s.max_concurrent_trials}", "use 0 for no limit")
+    if t.precision == "mixed_float16" and names.ACTIVITY in s.placements and penalized:
+        raise ConfigError("train.precision",
+                          "mixed_float16 overflows activity penalties to inf",
+                          "use train.precision=mixed_bfloat16 or float32, or drop the activity placement")
+    for i, point in enumerate(s.points_to_evaluate):
+        _validate_point(s, i, point)
+
+
+def _validate_point(s: SearchConfig, i: int, point: Dict[str, Any]) -> None:
+    key = f"search.points_to_evaluate[{i}]"
+    unknown = sorted(set(point) - set(names.SEARCH_PARAMS))
+    _require(not unknown, key, f"unknown param(s) {unknown}", f"use only {', '.join(names.SEARCH_PARAMS)}")
+    try:
+        spec = RegularizerSpec.from_trial_config(point)
+    except ConfigError as exc:
+        raise ConfigError(key, exc.problem, exc.fix) from None
+    _require(spec.kind in s.regularizers, key, f"regularizer {spec.kind!r} is not in search.regularizers",
+             "add it to search.regularizers or drop the point")
+    if spec.kind == names.NONE:
+        _require(set(point) == {names.REGULARIZER}, key, "regularizer none takes no other params",
+                 "give only regularizer: none")
+        return
+    _require(names.PLACEMENT in point and names.LAMBDA in point, key,
+             "needs placement and lambda", "give regularizer, placement and lambda")
+    _require(spec.placement in s.placements, key, f"placement {spec.placement!r} is not in search.placements",
+             "add it to search.placements or drop the point")
+    _require(s.lambda_low <= spec.lam <= s.lambda_high, key,
+             f"lambda {spec.lam} is outside [{s.lambda_low}, {s.lambda_high}]",
+             "widen search.lambda_low/lambda_high or drop the point")
+    if spec.kind == names.ELASTIC_NET:
+        _require(s.l1_ratio_low <= float(spec.l1_ratio) <= s.l1_ratio_high, key,  # type: ignore[arg-type]
+                 f"l1_ratio {spec.l1_ratio} is outside [{s.l1_ratio_low}, {s.l1_ratio_high}]",
+                 "widen search.l1_ratio_low/high or drop the point")
+
+
+def _validate_scheduler(sc: SchedulerConfig) -> None:
+    _require(sc.name in SCHEDULERS, "scheduler", f"unknown scheduler {sc.name!r}",
+             f"use scheduler={' or scheduler='.join(SCHEDULERS)}")
+    if sc.name == "asha":
+        _require(sc.grace_period >= 1, "scheduler.grace_period", f"must be >= 1, got {sc.grace_period}",
+                 "use e.g. scheduler.grace_period=2")
+        _require(sc.reduction_factor >= 2, "scheduler.reduction_factor",
+                 f"must be >= 2, got {sc.reduction_factor}", "use e.g. scheduler.reduction_factor=3")
+
+
+def _validate_cluster(c: ClusterConfig) -> None:
+    _require(c.cpus_per_trial > 0, "cluster.cpus_per_trial", f"must be > 0, got {c.cpus_per_trial}",
+             "use e.g. cluster.cpus_per_trial=1")
+    if c.gpus_per_trial is not None:
+        _require(0.0 <= c.gpus_per_trial <= 1.0, "cluster.gpus_per_trial",
+                 f"must be a GPU fraction in [0, 1], got {c.gpus_per_trial}",
+                 "use e.g. cluster.gpus_per_trial=0.25 (four trials per GPU) or 0 for CPU only")
+    _require(c.max_failures >= 0, "cluster.max_failures", f"must be >= 0, got {c.max_failures}",
+             "use e.g. cluster.max_failures=2")
+    if c.address is not None:
+        _require(c.address == "auto" or re.match(r"^[A-Za-z0-9._-]+:\d+$", c.address) is not None,
+                 "cluster.address", f"{c.address!r} is not auto or host:port",
+                 "use cluster.address=auto on a cluster node, or head-host:6379 (ray:// is not supported)")
+
+
+def _validate_tracking(tr: TrackingConfig) -> None:
+    _require(bool(tr.experiment.strip()), "tracking.experiment", "is empty",
+             "name the MLflow experiment, e.g. tracking.experiment=regsweep")
+    if tr.uri is not None:
+        _require(re.match(r"^(https?|file|sqlite)://", tr.uri) is not None, "tracking.uri",
+                 f"{tr.uri!r} is not an http(s)://, file:// or sqlite:// URI",
+                 "use e.g. tracking.uri=http://127.0.0.1:5000")

@@ -1,0 +1,82 @@
+"""``python -m sweep.launch [--resume] [--cfg] [group=option ...] [key=value ...]``
+
+Composes ``conf/`` with Hydra, validates it, and runs one sweep. Exit codes: 0 done, 1 no trial
+produced a result or an unexpected failure, 2 a user error (bad config, missing data, unreachable
+server; one line on stderr, nothing started), 130 interrupted.
+
+Examples:
+  python -m sweep.launch data=digits search.num_samples=8 train.epochs=4
+  python -m sweep.launch preset=smoke
+  python -m sweep.launch name=my-sweep resume=true      # continue after a crash
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from trainables.errors import UserError
+
+PROG = "python -m sweep.launch"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Sweep Keras regularizers (none/L1/L2/elastic net x placement x lambda) "
+                    "with Ray Tune, Optuna and ASHA.",
+    )
+    p.add_argument("-h", "--help", action="store_true", help="show this help, the groups and the keys")
+    p.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    p.add_argument("--resume", action="store_true", help="same as resume=true (needs name=...)")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides: group=option or dotted.key=value")
+    return p
+
+
+def _help_text() -> str:
+    from omegaconf import OmegaConf
+
+    from sweep.compose import CONF_DIR, compose_raw
+
+    groups = []
+    for group in sorted(d for d in CONF_DIR.iterdir() if d.is_dir()):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        groups.append(f"  {group.name:<10} {' | '.join(options)}")
+    defaults = OmegaConf.to_yaml(compose_raw([]))
+    return (_parser().format_help() + "\n" + (__doc__ or "").split("\n\n", 1)[1]
+            + "\nconfig groups (group=option):\n" + "\n".join(groups)
+            + "\n\nkeys and their defaults (override with dotted.key=value):\n" + defaults)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if args.help:
+            print(_help_text())
+            return 0
+        from sweep.compose import load_config
+
+        overrides = list(args.overrides) + (["resume=true"] if args.resume else [])
+        cfg = load_config(overrides)
+        if args.cfg:
+            from omegaconf import OmegaConf
+
+            print(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+            return 0
+        from sweep.runner import run_sweep
+
+        outcome = run_sweep(cfg)
+    except UserError as exc:
+        print(f"regsweep: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nregsweep: interrupted; continue with the same command plus resume=true "
+              "(and name=... if it was generated)", file=sys.stderr)
+        return 130
+    return 0 if outcome.best is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

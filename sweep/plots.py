@@ -1,0 +1,102 @@
+"""Summary plots (PNG): validation accuracy and sparsity against λ, and the accuracy/sparsity front.
+
+One series per regularizer x placement, λ on a log axis. The Pareto front marks the trials no other
+trial beats on both test accuracy and sparsity.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from trainables import names
+
+VAL_VS_LAMBDA = "val_accuracy_vs_lambda.png"
+SPARSITY_VS_LAMBDA = "sparsity_vs_lambda.png"
+PARETO = "accuracy_vs_sparsity_pareto.png"
+
+
+def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Rows not dominated on (x, y), both to be maximized, sorted by x."""
+    pts = df[[x, y]].apply(pd.to_numeric, errors="coerce").dropna()
+    keep = []
+    for i, (xi, yi) in pts.iterrows():
+        dominated = ((pts[x] >= xi) & (pts[y] >= yi) & ((pts[x] > xi) | (pts[y] > yi))).any()
+        if not dominated:
+            keep.append(i)
+    return df.loc[keep].sort_values(x)
+
+
+def _series_label(row: pd.Series) -> str:
+    if row[names.REGULARIZER] == names.NONE:
+        return names.NONE
+    return f"{row[names.REGULARIZER]} / {row[names.PLACEMENT]}"
+
+
+def _lambda_plot(df: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    data = df.copy()
+    data["series"] = data.apply(_series_label, axis=1)
+    data[metric] = pd.to_numeric(data[metric], errors="coerce")
+    for label, group in sorted(data.groupby("series"), key=lambda kv: kv[0]):
+        if label == names.NONE:
+            for value in group[metric].dropna():
+                ax.axhline(value, color="grey", linestyle="--", linewidth=1)
+            ax.plot([], [], color="grey", linestyle="--", label="none (baseline)")
+            continue
+        g = group.dropna(subset=[metric, names.LAMBDA]).sort_values(names.LAMBDA)
+        ax.plot(g[names.LAMBDA].astype(float), g[metric], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("lambda (log scale)")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = names.SPARSITY, names.TEST_ACCURACY
+    data = df.copy()
+    data[[x, y]] = data[[x, y]].apply(pd.to_numeric, errors="coerce")
+    data = data.dropna(subset=[x, y])
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, group in sorted(data.assign(series=data.apply(_series_label, axis=1)).groupby("series")):
+        ax.scatter(group[x], group[y], label=label, s=30)
+    if not data.empty:
+        front = pareto_front(data, x, y)
+        ax.plot(front[x], front[y], color="black", linewidth=1.5, marker="*", markersize=10,
+                label="Pareto front")
+    ax.set_xlabel("weight sparsity (fraction of |w| < threshold)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Accuracy / sparsity trade-off (completed trials)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_plots(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Write the three summary plots into ``out_dir`` and return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        _lambda_plot(df, names.VAL_ACCURACY, "Validation accuracy vs lambda", out_dir / VAL_VS_LAMBDA),
+        _lambda_plot(df, names.SPARSITY, "Weight sparsity vs lambda", out_dir / SPARSITY_VS_LAMBDA),
+        _pareto_plot(df, out_dir / PARETO),
+    ]

@@ -1,0 +1,126 @@
+"""``run_sweep(cfg)``: the whole sweep as one plain function (the CLI and the tests call it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+
+from sweep import cluster, summary, tuner
+from sweep.config import SweepConfig
+from sweep.plots import write_plots
+from sweep.space import RegularizationSpace
+from trainables.data import Dataset, load_dataset
+from trainables.errors import ConfigError
+
+RESULTS_CSV = "results.csv"
+BEST_CONFIG = "best_config.json"
+SPACE_FILE = "search_space.json"
+
+
+@dataclass
+class SweepOutcome:
+    """What a finished sweep produced."""
+
+    name: str
+    table: pd.DataFrame
+    best: Optional[dict[str, Any]]
+    edge_note: Optional[str]
+    output_dir: Path
+    files: list[Path] = field(default_factory=list)
+
+
+def run_sweep(cfg: SweepConfig) -> SweepOutcome:
+    """Load the data once, run (or resume) the Tune sweep, and write the summary."""
+    name = cfg.sweep_name()
+    out_dir = Path(cfg.output_dir).expanduser().resolve() / name
+    data = load_dataset(cfg.data)
+    _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
+         + f", {data.n_classes} classes")
+    started = cluster.connect(cfg.cluster)
+    try:
+        res = cluster.cluster_summary()
+        gpus = tuner.resolve_gpus_per_trial(cfg, res["gpus"])
+        _say(f"ray: {res['nodes']} node(s), {res['cpus']:g} CPUs, {res['gpus']:g} GPUs; "
+             f"per trial {cfg.cluster.cpus_per_trial:g} CPU, {gpus:g} GPU")
+        trainable = tuner.make_trainable(cfg, data, gpus)
+        space = RegularizationSpace(cfg.search).fingerprint()
+        if cfg.resume:
+            _check_resumable(cfg, name, out_dir, space)
+            _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
+            tune_run = tuner.restore_tuner(cfg, name, trainable)
+        else:
+            _check_new(cfg, name)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / SPACE_FILE).write_text(json.dumps(space, indent=2))
+            _say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs, "
+                 f"scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
+            tune_run = tuner.build_tuner(cfg, name, trainable)
+        results = tune_run.fit()
+    finally:
+        cluster.disconnect(started)
+    return _summarize(cfg, name, out_dir, data, results)
+
+
+def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, results: Any) -> SweepOutcome:
+    table = summary.trials_table(summary.records_from_results(results))
+    best_row = summary.best_trial(table)
+    best = summary.best_config(best_row) if best_row is not None else None
+    note = summary.lambda_edge_note(best_row, cfg.search) if best_row is not None else None
+    files = [summary.write_csv(table, out_dir / RESULTS_CSV)]
+    if best is not None:
+        payload = {"sweep": name, "dataset": data.name, "config": best,
+                   "val_accuracy": _num(best_row, "val_accuracy"),
+                   "test_accuracy": _num(best_row, "test_accuracy"),
+                   "sparsity": _num(best_row, "sparsity"), "edge_note": note}
+        (out_dir / BEST_CONFIG).write_text(json.dumps(payload, indent=2))
+        files.append(out_dir / BEST_CONFIG)
+    files.extend(write_plots(table, out_dir))
+    print()
+    print(f"=== sweep {name}: {len(table)} trials "
+          f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}) ===")
+    print(summary.render_table(table))
+    if best is not None:
+        print(f"\nbest config: {json.dumps(best)}  "
+              f"(val_accuracy {_num(best_row, 'val_accuracy'):.4f})")
+    else:
+        print("\nno trial produced a usable result")
+    if note:
+        print(f"WARNING: {note}")
+    print(f"results: {out_dir}/ ({', '.join(p.name for p in files)})")
+    return SweepOutcome(name=name, table=table, best=best, edge_note=note, output_dir=out_dir, files=files)
+
+
+def _check_new(cfg: SweepConfig, name: str) -> None:
+    from ray import tune
+
+    if cfg.name and tune.Tuner.can_restore(tuner.experiment_path(cfg, name)):
+        raise ConfigError("name", f"a sweep named {name!r} already exists in {tuner.resolve_storage_path(cfg)}",
+                          f"add resume=true to continue it, or pick another name")
+
+
+def _check_resumable(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any]) -> None:
+    from ray import tune
+
+    if not tune.Tuner.can_restore(tuner.experiment_path(cfg, name)):
+        raise ConfigError("resume", f"no sweep named {name!r} to resume in {tuner.resolve_storage_path(cfg)}",
+                          "check name= and cluster.storage_path=, or drop resume=true to start a new sweep")
+    saved = out_dir / SPACE_FILE
+    if saved.exists() and json.loads(saved.read_text()) != space:
+        raise ConfigError("search", f"the search space differs from the one sweep {name!r} started with",
+                          "resume with the original search.* settings, or start a new sweep under another name")
+
+
+def _num(row: Any, key: str) -> float:
+    value = row.get(key) if row is not None else None
+    return float("nan") if value is None or pd.isna(value) else float(value)
+
+
+def _say(text: str) -> None:
+    print(f"regsweep: {text}", flush=True)
+
+
+

@@ -1,0 +1,135 @@
+"""The sweep summary: one row per trial, the best config, the edge-of-range check, CSV and text.
+
+Trials are ranked with completed ones first (a fair comparison at full budget), then by
+validation accuracy. λ is the nuisance parameter of the tuning playbook: if the best λ sits at the
+edge of the searched range, the optimum may lie outside it, and the summary says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import pandas as pd
+
+from sweep.config import SearchConfig
+from sweep.searcher import end_state
+from trainables import names
+
+#: Summary columns, in display order.
+COLUMNS = (
+    "trial", "state", names.REGULARIZER, names.PLACEMENT, names.LAMBDA, names.L1_RATIO,
+    "epochs", names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
+    names.ACTIVATION_SPARSITY, "node_ip",
+)
+#: Fraction of the log-λ range at either end that counts as "at the edge".
+EDGE_FRACTION = 0.1
+_STATE_RANK = {names.STATE_COMPLETED: 0, names.STATE_STOPPED: 1, names.STATE_DIVERGED: 2, names.STATE_ERRORED: 3}
+
+
+@dataclass
+class TrialRecord:
+    """What the summary needs from one finished trial (decoupled from Ray's Result type)."""
+
+    trial: str
+    config: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    error: bool
+
+
+def records_from_results(results: Iterable[Any]) -> list[TrialRecord]:
+    """Turn Ray's ResultGrid into plain records."""
+    out = []
+    for r in results:
+        metrics = dict(r.metrics or {})
+        trial = str(metrics.get("trial_id") or Path(str(r.path)).name)
+        out.append(TrialRecord(trial=trial, config=dict(r.config or {}), metrics=metrics, error=r.error is not None))
+    return out
+
+
+def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
+    """One row per trial, ranked: completed first, then by validation accuracy."""
+    rows = []
+    for rec in records:
+        m, c = rec.metrics, rec.config
+        rows.append({
+            "trial": rec.trial,
+            "state": end_state(m, rec.error),
+            names.REGULARIZER: c.get(names.REGULARIZER, names.NONE),
+            names.PLACEMENT: c.get(names.PLACEMENT),
+            names.LAMBDA: c.get(names.LAMBDA),
+            names.L1_RATIO: c.get(names.L1_RATIO),
+            "epochs": int(m.get(names.EPOCH, 0) or 0),
+            names.VAL_ACCURACY: m.get(names.VAL_ACCURACY),
+            names.TEST_ACCURACY: m.get(names.TEST_ACCURACY),
+            names.SPARSITY: m.get(names.SPARSITY),
+            names.ACTIVATION_SPARSITY: m.get(names.ACTIVATION_SPARSITY),
+            "node_ip": m.get("node_ip"),
+        })
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    if df.empty:
+        return df
+    df["_rank"] = df["state"].map(_STATE_RANK)
+    df["_acc"] = pd.to_numeric(df[names.VAL_ACCURACY], errors="coerce").fillna(-1.0)
+    df = df.sort_values(["_rank", "_acc"], ascending=[True, False], kind="stable")
+    return df.drop(columns=["_rank", "_acc"]).reset_index(drop=True)
+
+
+def best_trial(df: pd.DataFrame) -> Optional[pd.Series]:
+    """The top-ranked trial that completed or was stopped early, if any."""
+    usable = df[df["state"].isin([names.STATE_COMPLETED, names.STATE_STOPPED])]
+    return None if usable.empty else usable.iloc[0]
+
+
+def best_config(row: pd.Series) -> dict[str, Any]:
+    """The contract params of a row, without the ones its regularizer does not use."""
+    config: dict[str, Any] = {names.REGULARIZER: row[names.REGULARIZER]}
+    for key in (names.PLACEMENT, names.LAMBDA, names.L1_RATIO):
+        value = row[key]
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            config[key] = value
+    return config
+
+
+def lambda_edge_note(row: pd.Series, search: SearchConfig) -> Optional[str]:
+    """A warning when the best λ lies in the outer EDGE_FRACTION of the log range."""
+    lam = row.get(names.LAMBDA)
+    if row.get(names.REGULARIZER) == names.NONE or lam is None or pd.isna(lam):
+        return None
+    lo, hi = math.log10(search.lambda_low), math.log10(search.lambda_high)
+    position = (math.log10(float(lam)) - lo) / (hi - lo)
+    if position <= EDGE_FRACTION:
+        return (f"best lambda {float(lam):.3g} sits at the LOW edge of the searched range "
+                f"[{search.lambda_low:g}, {search.lambda_high:g}]: lower search.lambda_low and sweep again")
+    if position >= 1 - EDGE_FRACTION:
+        return (f"best lambda {float(lam):.3g} sits at the HIGH edge of the searched range "
+                f"[{search.lambda_low:g}, {search.lambda_high:g}]: raise search.lambda_high and sweep again")
+    return None
+
+
+def render_table(df: pd.DataFrame) -> str:
+    """A fixed-width text table for the terminal."""
+    if df.empty:
+        return "(no trials)"
+    shown = df.copy()
+    for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY, names.ACTIVATION_SPARSITY):
+        shown[col] = shown[col].map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.4f}")
+    shown[names.LAMBDA] = shown[names.LAMBDA].map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.3g}")
+    shown[names.L1_RATIO] = shown[names.L1_RATIO].map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.2f}")
+    shown[names.PLACEMENT] = shown[names.PLACEMENT].map(lambda v: "-" if v is None or pd.isna(v) else v)
+    shown["node_ip"] = shown["node_ip"].map(lambda v: "-" if v is None or pd.isna(v) else v)
+    return shown.to_string(index=False)
+
+
+def state_counts(df: pd.DataFrame) -> dict[str, int]:
+    """How many trials ended in each state."""
+    return {str(k): int(v) for k, v in df["state"].value_counts().items()} if not df.empty else {}
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """The full table as CSV (numbers unformatted)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path

@@ -1,0 +1,31 @@
+"""Training settings shared by every trial of a sweep (the non-searched part of a trial)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclass
+class TrainSettings:
+    """How each trial trains; the defaults reproduce the seed article's training."""
+
+    epochs: int = 25
+    """Epochs per trial (also ASHA's max_t): the seed trains 25."""
+    batch_size: int = 250
+    """Mini-batch size: the seed uses 250."""
+    learning_rate: float = 1e-3
+    """Adam learning rate (Keras' default, as in the seed)."""
+    seed: int = 0
+    """Weight-init and shuffle seed; every trial uses the same one, so trials differ only by config."""
+    sparsity_threshold: float = 1e-3
+    """A kernel weight with |w| below this counts as zero in the sparsity metrics."""
+    activation_batch: int = 256
+    """Validation examples used to measure ReLU activation sparsity."""
+    checkpoint_every: int = 1
+    """Checkpoint the model every k epochs (and always at the last one)."""
+    precision: str = "float32"
+    """float32 | mixed_bfloat16 | mixed_float16 (float16 overflows activity penalties)."""
+    threads: int = 0
+    """TensorFlow threads per trial process; 0 = TensorFlow's default. The launcher sets it."""

@@ -1,0 +1,89 @@
+"""What a regularizer does to the weights: kernel sparsity, kernel norms, activation sparsity.
+
+The arithmetic works on plain NumPy arrays so it can be checked exactly on hand-built weights;
+only the two ``model_*`` helpers touch Keras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from trainables import names
+from trainables.model import REGULARIZED_LAYERS, RELU_LAYERS
+
+
+@dataclass(frozen=True)
+class SparsityReport:
+    """Kernel-weight figures for one model."""
+
+    overall: float
+    """Fraction of all kernel weights with |w| < threshold."""
+    per_layer: dict[str, float] = field(default_factory=dict)
+    """The same fraction per layer."""
+    l1_norm: float = 0.0
+    """Sum of |w| over all kernels."""
+    l2_norm: float = 0.0
+    """Euclidean norm of all kernels together."""
+
+    def as_metrics(self) -> dict[str, float]:
+        """Flat metric dict using the contract names."""
+        metrics = {
+            names.SPARSITY: self.overall,
+            names.KERNEL_L1_NORM: self.l1_norm,
+            names.KERNEL_L2_NORM: self.l2_norm,
+        }
+        metrics.update({names.layer_sparsity_metric(k): v for k, v in self.per_layer.items()})
+        return metrics
+
+
+def kernel_sparsity(kernels: Mapping[str, np.ndarray], threshold: float) -> SparsityReport:
+    """Sparsity and norms of ``kernels`` (layer name -> kernel array)."""
+    if threshold <= 0:
+        raise ValueError(f"sparsity threshold must be > 0, got {threshold}")
+    total = 0
+    small = 0
+    per_layer: dict[str, float] = {}
+    l1 = 0.0
+    sq = 0.0
+    for layer, kernel in kernels.items():
+        w = np.asarray(kernel, dtype=np.float64)
+        n_small = int(np.count_nonzero(np.abs(w) < threshold))
+        per_layer[layer] = n_small / w.size if w.size else 0.0
+        total += w.size
+        small += n_small
+        l1 += float(np.abs(w).sum())
+        sq += float(np.square(w).sum())
+    return SparsityReport(
+        overall=small / total if total else 0.0,
+        per_layer=per_layer,
+        l1_norm=l1,
+        l2_norm=float(np.sqrt(sq)),
+    )
+
+
+def activation_sparsity(activations: Sequence[np.ndarray]) -> float:
+    """Fraction of exactly-zero values over all given activation tensors."""
+    total = sum(int(np.size(a)) for a in activations)
+    if total == 0:
+        return 0.0
+    zeros = sum(int(np.count_nonzero(np.asarray(a) == 0)) for a in activations)
+    return zeros / total
+
+
+def model_kernels(model: Any) -> dict[str, np.ndarray]:
+    """Kernel arrays of the regularized layers, keyed by layer name."""
+    return {name: np.asarray(model.get_layer(name).kernel) for name in REGULARIZED_LAYERS}
+
+
+def model_activation_sparsity(model: Any, x_batch: np.ndarray) -> float:
+    """Mean fraction of zero ReLU outputs of the model on one batch."""
+    import keras
+
+    probe = keras.Model(
+        inputs=model.inputs, outputs=[model.get_layer(n).output for n in RELU_LAYERS]
+    )
+    outputs = probe([x_batch], training=False)
+    return activation_sparsity([np.asarray(o) for o in outputs])

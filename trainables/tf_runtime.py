@@ -1,0 +1,36 @@
+"""One place that imports TensorFlow and prepares it for a trial process.
+
+GPU memory growth must be set before the first TensorFlow op so that several trials can share one
+GPU; thread pools must be sized before TensorFlow initializes so that concurrent CPU trials do not
+oversubscribe the cores Ray gave them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+_prepared = False
+
+
+def prepare_tensorflow(threads: int | None = None) -> Any:
+    """Import TensorFlow once per process, set memory growth and thread counts, return ``tf``."""
+    global _prepared
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if _prepared:
+        return tf
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # TensorFlow already initialized in this process
+            pass
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, int(threads)))
+        except RuntimeError:
+            pass
+    _prepared = True
+    return tf

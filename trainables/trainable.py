@@ -1,0 +1,153 @@
+"""The trial: build the seed CNN with one regularizer, train one epoch per report, checkpoint, test.
+
+``run_trial`` is the plain loop and runs anywhere (tests, benchmarks, notebooks); ``tune_trainable``
+is the Ray Tune 2.60 function trainable around it (``ray.tune.report``, ``tune.Checkpoint``,
+``tune.get_checkpoint``). Arrays arrive through ``tune.with_parameters`` (Ray's object store), so a
+trial never reads, decodes or downloads data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+
+from trainables import names
+from trainables.data import Dataset
+from trainables.model import build_model
+from trainables.regularizers import RegularizerSpec
+from trainables.settings import TrainSettings
+from trainables.sparsity import kernel_sparsity, model_activation_sparsity, model_kernels
+from trainables.tf_runtime import prepare_tensorflow
+
+#: Called once per epoch with the metrics and, when one was written, a checkpoint directory.
+ReportFn = Callable[[dict[str, float], Optional[str]], None]
+
+MODEL_FILE = "model.keras"
+PROGRESS_FILE = "progress.json"
+
+
+def run_trial(
+    config: Mapping[str, Any],
+    data: Dataset,
+    settings: TrainSettings,
+    report: ReportFn,
+    restore_dir: str | None = None,
+) -> dict[str, float]:
+    """Train one trial to the end (or to divergence) and return its last metrics.
+
+    ``restore_dir`` is a checkpoint directory written by an earlier call: training resumes at the
+    epoch after the one it holds, with the saved weights and optimizer state.
+    """
+    spec = RegularizerSpec.from_trial_config(config)
+    tf = prepare_tensorflow(settings.threads)
+    import keras
+
+    keras.backend.clear_session()  # drop the previous trial's graph when Ray reuses this process
+    keras.mixed_precision.set_global_policy(settings.precision)
+    keras.utils.set_random_seed(settings.seed)
+
+    if restore_dir:
+        model = keras.models.load_model(Path(restore_dir) / MODEL_FILE)
+        done = json.loads((Path(restore_dir) / PROGRESS_FILE).read_text())[names.EPOCH]
+    else:
+        model = build_model(data.n_classes, spec, settings.learning_rate)
+        done = 0
+
+    train_ds = _pipeline(tf, data.x_train, data.y_train, settings, shuffle=True)
+    val_ds = _pipeline(tf, data.x_val, data.y_val, settings, shuffle=False)
+    probe = _scale(data.x_val[: settings.activation_batch])
+    terminate_on_nan = keras.callbacks.TerminateOnNaN()
+
+    last: dict[str, float] = {}
+    for epoch in range(done + 1, settings.epochs + 1):
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=epoch - 1,
+            epochs=epoch,
+            shuffle=False,  # the tf.data pipeline already shuffles, seeded
+            verbose=0,
+            callbacks=[terminate_on_nan],
+        ).history
+        metrics = _epoch_metrics(model, history, val_ds, epoch)
+        diverged = not math.isfinite(metrics[names.LOSS])
+        metrics.update(kernel_sparsity(model_kernels(model), settings.sparsity_threshold).as_metrics())
+        metrics[names.ACTIVATION_SPARSITY] = model_activation_sparsity(model, probe)
+        is_last = epoch == settings.epochs
+        metrics[names.DIVERGED] = float(diverged)
+        metrics[names.FINISHED] = float(is_last or diverged)
+        if is_last and not diverged:
+            test_loss, test_acc = model.evaluate(
+                _pipeline(tf, data.x_test, data.y_test, settings, shuffle=False), verbose=0
+            )
+            metrics[names.TEST_LOSS] = float(test_loss)
+            metrics[names.TEST_ACCURACY] = float(test_acc)
+        write_ckpt = not diverged and (is_last or epoch % settings.checkpoint_every == 0)
+        _report_with_checkpoint(model, metrics, report, write_ckpt)
+        last = metrics
+        if diverged:  # a NaN model cannot recover: end cleanly, never retry
+            break
+    keras.backend.clear_session()
+    return last
+
+
+def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSettings) -> None:
+    """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it."""
+    from ray import tune
+
+    def report(metrics: dict[str, float], ckpt_dir: str | None) -> None:
+        checkpoint = tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None
+        tune.report(metrics, checkpoint=checkpoint)
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        run_trial(config, data, settings, report)
+        return
+    with checkpoint.as_directory() as restore_dir:
+        run_trial(config, data, settings, report, restore_dir=restore_dir)
+
+
+def _report_with_checkpoint(
+    model: Any, metrics: dict[str, float], report: ReportFn, write_ckpt: bool
+) -> None:
+    if not write_ckpt:
+        report(metrics, None)
+        return
+    ckpt_dir = tempfile.mkdtemp(prefix="regsweep-ckpt-")
+    try:
+        model.save(Path(ckpt_dir) / MODEL_FILE)
+        (Path(ckpt_dir) / PROGRESS_FILE).write_text(json.dumps({names.EPOCH: int(metrics[names.EPOCH])}))
+        report(metrics, ckpt_dir)  # Ray persists the directory before report() returns
+    finally:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+def _epoch_metrics(model: Any, history: dict[str, list[float]], val_ds: Any, epoch: int) -> dict[str, float]:
+    metrics = {names.EPOCH: float(epoch)}
+    for key in names.EPOCH_METRICS:
+        values = history.get(key)
+        metrics[key] = float(values[-1]) if values else float("nan")
+    if not history.get(names.VAL_LOSS):  # TerminateOnNaN stopped the epoch before validation
+        val_loss, val_acc = model.evaluate(val_ds, verbose=0)
+        metrics[names.VAL_LOSS], metrics[names.VAL_ACCURACY] = float(val_loss), float(val_acc)
+    return metrics
+
+
+def _scale(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / 255.0
+
+
+def _pipeline(tf: Any, x: np.ndarray, y: np.ndarray, settings: TrainSettings, shuffle: bool) -> Any:
+    """uint8 arrays -> batched float32 [0, 1] images, scaled per batch to keep memory at uint8 size."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=settings.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(settings.batch_size)
+    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -37,6 +37,11 @@ def run_sweep(cfg: SweepConfig) -> SweepOutcome:
     """Load the data once, run (or resume) the Tune sweep, and write the summary."""
     name = cfg.sweep_name()
     out_dir = Path(cfg.output_dir).expanduser().resolve() / name
+    space = RegularizationSpace(cfg.search).fingerprint()
+    if cfg.resume:  # checked before any data is loaded or Ray is started
+        _check_resumable(cfg, name, out_dir, space)
+    else:
+        _check_new(cfg, name)
     data = load_dataset(cfg.data)
     _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
          + f", {data.n_classes} classes")
@@ -47,13 +52,10 @@ def run_sweep(cfg: SweepConfig) -> SweepOutcome:
         _say(f"ray: {res['nodes']} node(s), {res['cpus']:g} CPUs, {res['gpus']:g} GPUs; "
              f"per trial {cfg.cluster.cpus_per_trial:g} CPU, {gpus:g} GPU")
         trainable = tuner.make_trainable(cfg, data, gpus)
-        space = RegularizationSpace(cfg.search).fingerprint()
         if cfg.resume:
-            _check_resumable(cfg, name, out_dir, space)
             _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
             tune_run = tuner.restore_tuner(cfg, name, trainable)
         else:
-            _check_new(cfg, name)
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / SPACE_FILE).write_text(json.dumps(space, indent=2))
             _say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs, "

@@ -1,9 +1,14 @@
-"""OptunaSearch that tells Optuna the truth about trials ASHA stopped, diverged or errored.
+"""OptunaSearch that tells Optuna the truth about how trials ended, and never reruns a twin.
 
 Stock OptunaSearch reports an ASHA-stopped trial as COMPLETE with its truncated value, which
 biases TPE toward configs that merely learn fast. Here such a trial is told as PRUNED (TPE then
 ranks it below completed trials at its last step), a diverged trial as COMPLETE with the worst
 possible value, and an errored trial as FAIL.
+
+Every trial uses the same seed, so two trials with identical params give identical results; the
+``none`` baseline, which has no other params, would otherwise be proposed again and again. A
+proposal identical to an earlier trial is answered from that trial's outcome and replaced by a
+fresh one (a bounded number of times, so an exhausted space still runs).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from trainables import names
 
 #: What Optuna is told for a diverged trial, per objective mode.
 WORST_VALUE = {"max": 0.0, "min": float("inf")}
+#: How many duplicate proposals one suggest() replaces before it accepts a duplicate.
+MAX_DUPLICATE_RETRIES = 25
 
 
 def end_state(result: Optional[Dict[str, Any]], error: bool) -> str:
@@ -32,7 +39,39 @@ def end_state(result: Optional[Dict[str, Any]], error: bool) -> str:
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
-    """OptunaSearch whose completion handling distinguishes the four ways a trial ends."""
+    """OptunaSearch that distinguishes the four ways a trial ends and skips duplicate configs."""
+
+    def suggest(self, trial_id: str) -> Optional[Dict]:
+        config = super().suggest(trial_id)
+        for _ in range(MAX_DUPLICATE_RETRIES):
+            if not isinstance(config, dict) or trial_id not in self._ot_trials:
+                break
+            ot_trial = self._ot_trials[trial_id]
+            twin = self._twin_of(ot_trial)
+            if twin is None:
+                break
+            self._answer_from_twin(ot_trial, twin)
+            del self._ot_trials[trial_id]
+            config = super().suggest(trial_id)
+        return config
+
+    def _twin_of(self, ot_trial: Any) -> Any:
+        from optuna.trial import TrialState
+
+        for other in self._ot_study.get_trials(deepcopy=False):
+            if other.number != ot_trial.number and other.state != TrialState.FAIL and other.params == ot_trial.params:
+                return other
+        return None
+
+    def _answer_from_twin(self, ot_trial: Any, twin: Any) -> None:
+        from optuna.trial import TrialState
+
+        if twin.state == TrialState.COMPLETE:
+            self._ot_study.tell(ot_trial, twin.value, state=TrialState.COMPLETE)
+        elif twin.state == TrialState.PRUNED:
+            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        else:  # the twin is still running: its outcome is unknown, so this proposal is void
+            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
 
     def on_trial_complete(
         self, trial_id: str, result: Optional[Dict] = None, error: bool = False

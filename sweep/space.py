@@ -45,6 +45,10 @@ class RegularizationSpace:
 
 def make_sampler(seed: int) -> Any:
     """Seeded multivariate TPE that handles the conditional space."""
+    import warnings
+
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    with warnings.catch_warnings():  # multivariate/group are stable in practice but flagged experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)

@@ -111,4 +111,5 @@ def _run_config(cfg: SweepConfig, name: str) -> Any:
         storage_path=resolve_storage_path(cfg),
         failure_config=tune.FailureConfig(max_failures=cfg.cluster.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        verbose=1,  # Ray's periodic status table; our own summary follows at the end
     )

@@ -1,0 +1,102 @@
+"""Every config in conf/ composes and validates; bad overrides give one line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sweep.compose import CONF_DIR, load_config
+from sweep.config import SweepConfig
+from tests.conftest import REPO
+from trainables.errors import ConfigError
+
+OPTIONS = [(g.name, f.stem) for g in sorted(CONF_DIR.iterdir()) if g.is_dir() for f in sorted(g.glob("*.yaml"))]
+
+
+def test_conf_has_the_required_groups():
+    groups = {g for g, _ in OPTIONS}
+    assert {"data", "search", "scheduler", "cluster", "tracking", "preset"} <= groups
+    assert {o for g, o in OPTIONS if g == "data"} == {"emnist", "digits", "synthetic"}
+
+
+@pytest.mark.parametrize("group, option", OPTIONS)
+def test_every_config_composes_and_validates(group, option):
+    cfg = load_config([f"{group}={option}"])
+    assert isinstance(cfg, SweepConfig)
+
+
+@pytest.mark.parametrize("path", sorted(CONF_DIR.rglob("*.yaml")))
+def test_every_yaml_opens_with_the_command_that_uses_it_and_comments_its_keys(path):
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("# @package")]
+    assert lines[0].startswith("# Used by: python -m sweep.launch"), path
+    for ln in lines:
+        stripped = ln.strip()
+        if stripped and not stripped.startswith("#") and not stripped.startswith("-") and stripped.endswith(":") is False:
+            assert "#" in ln, f"{path.name}: uncommented key line: {ln!r}"
+
+
+def test_defaults_reproduce_the_seed_training():
+    cfg = load_config([])
+    assert (cfg.data.name, cfg.data.val_split) == ("emnist", 0.2)
+    assert (cfg.train.batch_size, cfg.train.epochs, cfg.train.learning_rate) == (250, 25, 1e-3)
+
+
+def test_smoke_preset_shrinks_everything_and_article_preset_seeds_its_points():
+    smoke = load_config(["preset=smoke"])
+    assert smoke.data.name == "digits" and smoke.train.epochs <= 2 and smoke.search.num_samples <= 4
+    article = load_config(["search=article"])
+    assert len(article.search.points_to_evaluate) == 8
+    assert {"regularizer": "l2", "placement": "activity", "lambda": 0.1} in article.search.points_to_evaluate
+
+
+def test_contract_keys_exist_and_work():
+    cfg = load_config(["data=digits", "search.num_samples=8", "train.epochs=3",
+                       "tracking.uri=http://127.0.0.1:5000", "tracking.experiment=exp",
+                       "cluster.address=auto", "name=my-sweep", "resume=true"])
+    assert (cfg.data.name, cfg.search.num_samples, cfg.train.epochs) == ("digits", 8, 3)
+    assert (cfg.tracking.uri, cfg.tracking.experiment, cfg.cluster.address) == ("http://127.0.0.1:5000", "exp", "auto")
+    assert (cfg.name, cfg.resume, cfg.sweep_name()) == ("my-sweep", True, "my-sweep")
+    assert load_config([]).sweep_name().startswith("sweep-")
+
+
+BAD = [
+    (["search.nope=1"], "search.nope", "unknown config key"),
+    (["+train.nope=1"], "train.nope", "unknown config key"),
+    (["nosuchgroup=x"], "nosuchgroup", "unknown config"),
+    (["data=mnist"], "data", "no option 'mnist'"),
+    (["train.epochs=many"], "train.epochs", "could not be converted"),
+    (["search.num_samples=0"], "search.num_samples", ">= 1"),
+    (["search.lambda_low=0.1", "search.lambda_high=0.01"], "search.lambda_high", "greater than"),
+    (["search.lambda_low=0"], "search.lambda_low", "> 0"),
+    (["search.regularizers=[]"], "search.regularizers", "empty"),
+    (["search.regularizers=[l3]"], "search.regularizers", "unknown regularizer"),
+    (["cluster.gpus_per_trial=1.5"], "cluster.gpus_per_trial", "[0, 1]"),
+    (["cluster.gpus_per_trial=-0.5"], "cluster.gpus_per_trial", "[0, 1]"),
+    (["cluster.address=ray://head:10001"], "cluster.address", "not auto or host:port"),
+    (["resume=true"], "resume", "needs the name"),
+    (["train.precision=mixed_float16"], "train.precision", "overflows"),
+    (["search.points_to_evaluate=[{regularizer: l2, placement: kernel, lambda: 5.0}]"],
+     "search.points_to_evaluate[0]", "outside"),
+]
+
+
+@pytest.mark.parametrize("overrides, key, phrase", BAD)
+def test_bad_override_is_a_config_error_naming_the_key(overrides, key, phrase):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides)
+    assert err.value.key == key and phrase in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, key, phrase", BAD[:6] + BAD[10:11] + BAD[13:14])
+def test_cli_prints_one_line_and_exits_2_without_starting_anything(overrides, key, phrase, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "sweep.launch", *overrides], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"regsweep: error: {key}:") and phrase in lines[0] and "Fix:" in lines[0]
+    assert not (tmp_path / "ray_results").exists() and not (tmp_path / "outputs").exists()

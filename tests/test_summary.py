@@ -1,0 +1,75 @@
+"""Summary table, ranking, best config, edge-of-range note, Pareto front, CSV and plots."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sweep.config import SearchConfig
+from sweep.plots import pareto_front, write_plots
+from sweep.summary import (
+    TrialRecord, best_config, best_trial, lambda_edge_note, render_table, trials_table, write_csv,
+)
+from trainables import names
+
+
+def _rec(trial, config, acc, finished=1.0, diverged=0.0, epochs=4, error=False, test=None, sparsity=0.1):
+    metrics = {names.VAL_ACCURACY: acc, names.FINISHED: finished, names.DIVERGED: diverged,
+               names.EPOCH: epochs, names.SPARSITY: sparsity}
+    if test is not None:
+        metrics[names.TEST_ACCURACY] = test
+    return TrialRecord(trial=trial, config=config, metrics=metrics, error=error)
+
+
+RECORDS = [
+    _rec("stopped", {names.REGULARIZER: "l2", names.PLACEMENT: "kernel", names.LAMBDA: 1e-3}, 0.95,
+         finished=0.0, epochs=2),
+    _rec("good", {names.REGULARIZER: "l2", names.PLACEMENT: "activity", names.LAMBDA: 1e-3}, 0.91, test=0.9),
+    _rec("base", {names.REGULARIZER: "none"}, 0.88, test=0.87, sparsity=0.01),
+    _rec("diverging", {names.REGULARIZER: "l1", names.PLACEMENT: "kernel", names.LAMBDA: 0.1}, 0.1, diverged=1.0),
+    _rec("err", {names.REGULARIZER: "l1", names.PLACEMENT: "bias", names.LAMBDA: 0.01}, 0.5, error=True),
+]
+
+
+def test_table_ranks_completed_first_then_by_val_accuracy():
+    df = trials_table(RECORDS)
+    assert df["trial"].tolist() == ["good", "base", "stopped", "diverging", "err"]
+    assert df["state"].tolist() == [names.STATE_COMPLETED, names.STATE_COMPLETED, names.STATE_STOPPED,
+                                    names.STATE_DIVERGED, names.STATE_ERRORED]
+    best = best_trial(df)
+    assert best["trial"] == "good", "a full-budget trial beats a truncated one with higher accuracy"
+    assert best_config(best) == {names.REGULARIZER: "l2", names.PLACEMENT: "activity", names.LAMBDA: 1e-3}
+    assert best_config(df.iloc[1]) == {names.REGULARIZER: "none"}
+    text = render_table(df)
+    assert "good" in text and "0.9100" in text and len(text.splitlines()) == 6
+
+
+def test_edge_note_flags_lambda_at_either_end_only():
+    search = SearchConfig(lambda_low=1e-6, lambda_high=1e-1)
+    row = lambda lam: pd.Series({names.REGULARIZER: "l2", names.LAMBDA: lam})
+    assert "HIGH edge" in lambda_edge_note(row(0.09), search)
+    assert "LOW edge" in lambda_edge_note(row(1.5e-6), search)
+    assert lambda_edge_note(row(1e-4), search) is None
+    assert lambda_edge_note(pd.Series({names.REGULARIZER: "none", names.LAMBDA: None}), search) is None
+
+
+def test_pareto_front_is_exact():
+    df = pd.DataFrame({"s": [0.1, 0.5, 0.3, 0.9, 0.2], "a": [0.9, 0.7, 0.6, 0.2, 0.95]})
+    front = pareto_front(df, "s", "a")
+    assert list(zip(front["s"], front["a"])) == [(0.2, 0.95), (0.5, 0.7), (0.9, 0.2)]
+
+
+def test_csv_and_plots_are_written(tmp_path):
+    df = trials_table(RECORDS)
+    csv = write_csv(df, tmp_path / "results.csv")
+    assert pd.read_csv(csv)["trial"].tolist() == df["trial"].tolist()
+    paths = write_plots(df, tmp_path)
+    assert [p.name for p in paths] == ["val_accuracy_vs_lambda.png", "sparsity_vs_lambda.png",
+                                       "accuracy_vs_sparsity_pareto.png"]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+
+
+def test_empty_table_renders():
+    assert render_table(trials_table([])) == "(no trials)"
+    assert best_trial(trials_table(RECORDS[3:])) is None, "diverged and errored trials are never best"

@@ -82,7 +82,7 @@ class TrackingConfig:
     """MLflow target."""
 
     uri: Optional[str] = None
-    """MLflow server (http://host:5000); null = the embedded local store in ./mlruns."""
+    """MLflow server (http://host:5000); null = the embedded local store (./mlflow.db, ./mlartifacts)."""
     experiment: str = "regsweep"
     """MLflow experiment name; created if missing."""
 
@@ -253,6 +253,6 @@ def _validate_tracking(tr: TrackingConfig) -> None:
     _require(bool(tr.experiment.strip()), "tracking.experiment", "is empty",
              "name the MLflow experiment, e.g. tracking.experiment=regsweep")
     if tr.uri is not None:
-        _require(re.match(r"^(https?|file|sqlite)://", tr.uri) is not None, "tracking.uri",
-                 f"{tr.uri!r} is not an http(s)://, file:// or sqlite:// URI",
-                 "use e.g. tracking.uri=http://127.0.0.1:5000")
+        _require(re.match(r"^https?://[^/\s]+", tr.uri) is not None, "tracking.uri",
+                 f"{tr.uri!r} is not an http(s):// server address (trials log over HTTP)",
+                 "use e.g. tracking.uri=http://127.0.0.1:5000, or leave it unset for the embedded store")

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from sweep import cluster, summary, tuner
+from sweep import cluster, summary, tracking, tuner
 from sweep.config import SweepConfig
 from sweep.plots import write_plots
 from sweep.space import RegularizationSpace
@@ -42,16 +42,34 @@ def run_sweep(cfg: SweepConfig) -> SweepOutcome:
         _check_resumable(cfg, name, out_dir, space)
     else:
         _check_new(cfg, name)
+    embedded = None
+    if cfg.tracking.uri:
+        tracking.preflight(cfg.tracking.uri)
+        uri = cfg.tracking.uri
+    else:
+        embedded = tracking.EmbeddedServer(Path.cwd())
+        uri = embedded.start()
+    try:
+        return _run(cfg, name, out_dir, space, uri)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str) -> SweepOutcome:
     data = load_dataset(cfg.data)
     _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
          + f", {data.n_classes} classes")
     started = cluster.connect(cfg.cluster)
+    info = None
     try:
+        info = tracking.open_parent_run(uri, cfg, name, data)  # last step before trials: nothing half-logged
+        _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         res = cluster.cluster_summary()
         gpus = tuner.resolve_gpus_per_trial(cfg, res["gpus"])
         _say(f"ray: {res['nodes']} node(s), {res['cpus']:g} CPUs, {res['gpus']:g} GPUs; "
              f"per trial {cfg.cluster.cpus_per_trial:g} CPU, {gpus:g} GPU")
-        trainable = tuner.make_trainable(cfg, data, gpus)
+        trainable = tuner.make_trainable(cfg, data, gpus, info)
         if cfg.resume:
             _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
             tune_run = tuner.restore_tuner(cfg, name, trainable)
@@ -62,9 +80,29 @@ def run_sweep(cfg: SweepConfig) -> SweepOutcome:
                  f"scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
             tune_run = tuner.build_tuner(cfg, name, trainable)
         results = tune_run.fit()
+    except BaseException:
+        if info is not None:
+            _end_parent_quietly(info, "KILLED")  # resume=true reopens it
+        raise
     finally:
         cluster.disconnect(started)
-    return _summarize(cfg, name, out_dir, data, results)
+    outcome = _summarize(cfg, name, out_dir, data, results)
+    tracking.close_trial_runs(info, dict(zip(outcome.table["trial"], outcome.table["state"])))
+    best_row = summary.best_trial(outcome.table)
+    tracking.finish_parent_run(info, outcome.files, outcome.best, {
+        key: _num(best_row, key) for key in ("val_accuracy", "test_accuracy", "sparsity")})
+    _say(f"mlflow: {len(outcome.table)} child runs under parent run {info.parent_run_id}; "
+         + ("open the UI with: mlflow ui   (in this directory)" if not cfg.tracking.uri else f"see {uri}"))
+    return outcome
+
+
+def _end_parent_quietly(info: Any, status: str) -> None:
+    try:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(tracking_uri=info.uri).set_terminated(info.parent_run_id, status=status)
+    except Exception:  # the server may be what failed; the run stays open for resume
+        pass
 
 
 def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, results: Any) -> SweepOutcome:

@@ -13,6 +13,7 @@ from sweep.space import RegularizationSpace, make_sampler
 from trainables import names
 from trainables.data import Dataset
 from trainables.settings import TrainSettings
+from trainables.tracking import TrackingInfo
 from trainables.trainable import tune_trainable
 
 #: GPU share per trial when the config leaves it to us and the cluster has GPUs.
@@ -40,11 +41,12 @@ def trial_settings(cfg: SweepConfig) -> TrainSettings:
     return replace(cfg.train, threads=threads)
 
 
-def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float) -> Any:
+def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float,
+                   tracking: TrackingInfo | None = None) -> Any:
     """The trainable with its arrays in Ray's object store and its per-trial resources."""
     from ray import tune
 
-    with_data = tune.with_parameters(tune_trainable, data=data, settings=trial_settings(cfg))
+    with_data = tune.with_parameters(tune_trainable, data=data, settings=trial_settings(cfg), tracking=tracking)
     return tune.with_resources(with_data, {"cpu": float(cfg.cluster.cpus_per_trial), "gpu": gpus_per_trial})
 
 

@@ -63,3 +63,15 @@ STATE_RUNNING = "running"
 def layer_sparsity_metric(layer: str) -> str:
     """Name of the per-layer sparsity metric, e.g. ``sparsity/conv1``."""
     return f"{SPARSITY_LAYER_PREFIX}{layer}"
+
+# --- MLflow tags and artifact names ---
+TAG_SWEEP = "regsweep.sweep"
+TAG_ROLE = "regsweep.role"
+TAG_TRIAL_ID = "regsweep.trial_id"
+TAG_STATE = "regsweep.state"
+TAG_COMMAND = "regsweep.command"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_PARENT_RUN = "mlflow.parentRunId"
+ROLE_PARENT = "sweep"
+ROLE_TRIAL = "trial"
+MODEL_NAME = "model"

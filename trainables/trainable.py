@@ -13,7 +13,8 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from dataclasses import asdict
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 import numpy as np
 
@@ -24,12 +25,33 @@ from trainables.regularizers import RegularizerSpec
 from trainables.settings import TrainSettings
 from trainables.sparsity import kernel_sparsity, model_activation_sparsity, model_kernels
 from trainables.tf_runtime import prepare_tensorflow
+from trainables.tracking import TrackingInfo
 
 #: Called once per epoch with the metrics and, when one was written, a checkpoint directory.
 ReportFn = Callable[[dict[str, float], Optional[str]], None]
 
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
+#: Training settings logged as MLflow params of every trial (threads is a resource detail).
+LOGGED_SETTINGS = ("epochs", "batch_size", "learning_rate", "seed", "sparsity_threshold",
+                   "checkpoint_every", "precision")
+
+
+class Tracker(Protocol):
+    """Where a trial logs besides Tune (an MLflow child run, or nothing)."""
+
+    def log_epoch(self, metrics: Mapping[str, float], epoch: int) -> None: ...
+
+    def log_model(self, model: Any, example: Any) -> None: ...
+
+    def close(self, state: str) -> None: ...
+
+
+def trial_params(config: Mapping[str, Any], settings: TrainSettings) -> dict[str, Any]:
+    """The contract params of a trial plus its training settings."""
+    params = RegularizerSpec.from_trial_config(config).as_params()
+    params.update({k: v for k, v in asdict(settings).items() if k in LOGGED_SETTINGS})
+    return params
 
 
 def run_trial(
@@ -38,6 +60,7 @@ def run_trial(
     settings: TrainSettings,
     report: ReportFn,
     restore_dir: str | None = None,
+    tracker: Tracker | None = None,
 ) -> dict[str, float]:
     """Train one trial to the end (or to divergence) and return its last metrics.
 
@@ -88,6 +111,12 @@ def run_trial(
             )
             metrics[names.TEST_LOSS] = float(test_loss)
             metrics[names.TEST_ACCURACY] = float(test_acc)
+        if tracker is not None:  # before report(): Tune may end the trial at its last report
+            tracker.log_epoch(metrics, epoch)
+            if is_last and not diverged:
+                tracker.log_model(model, probe[:1])
+            if is_last or diverged:
+                tracker.close(names.STATE_DIVERGED if diverged else names.STATE_COMPLETED)
         write_ckpt = not diverged and (is_last or epoch % settings.checkpoint_every == 0)
         _report_with_checkpoint(model, metrics, report, write_ckpt)
         last = metrics
@@ -97,9 +126,19 @@ def run_trial(
     return last
 
 
-def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSettings) -> None:
-    """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it."""
+def tune_trainable(
+    config: dict[str, Any], data: Dataset, settings: TrainSettings, tracking: TrackingInfo | None = None
+) -> None:
+    """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it,
+    and logs to its MLflow child run when ``tracking`` is given."""
     from ray import tune
+
+    tracker: Tracker | None = None
+    if tracking is not None:
+        from trainables.tracking import TrialRun
+
+        ctx = tune.get_context()
+        tracker = TrialRun(tracking, ctx.get_trial_id(), ctx.get_trial_name(), trial_params(config, settings))
 
     def report(metrics: dict[str, float], ckpt_dir: str | None) -> None:
         checkpoint = tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None
@@ -107,10 +146,10 @@ def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSetting
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        run_trial(config, data, settings, report)
+        run_trial(config, data, settings, report, tracker=tracker)
         return
     with checkpoint.as_directory() as restore_dir:
-        run_trial(config, data, settings, report, restore_dir=restore_dir)
+        run_trial(config, data, settings, report, restore_dir=restore_dir, tracker=tracker)
 
 
 def _report_with_checkpoint(

@@ -96,7 +96,8 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> Tra
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     experiment_id = (experiment.experiment_id if experiment is not None
-                     else client.create_experiment(cfg.tracking.experiment))
+                     else client.create_experiment(cfg.tracking.experiment, tags={
+                         names.TAG_EXPERIMENT_KIND: names.EXPERIMENT_KIND_TRAINING}))
     existing = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{names.TAG_SWEEP}` = '{name}' and tags.`{names.TAG_ROLE}` = '{names.ROLE_PARENT}'",

@@ -1,0 +1,145 @@
+"""A tiny digits sweep against a real MLflow server over HTTP, checked with MlflowClient and a browser."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from tests.servers import mlflow_server
+from trainables import names
+
+SWEEP = "tracked"
+EXPERIMENT = "e2e-experiment"
+N_TRIALS = 3
+EPOCHS = 2
+ARTIFACT_DIR = REPO / "test-artifacts"
+
+
+def launch(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "sweep.launch", *overrides], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """One sweep logged to a real server; yields (uri, client, parent run, child runs)."""
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("mlflow")
+    with mlflow_server(root / "server") as uri:
+        proc = launch(root, "data=digits", f"search.num_samples={N_TRIALS}", f"train.epochs={EPOCHS}",
+                      "train.batch_size=64", "scheduler=fifo", f"tracking.uri={uri}",
+                      f"tracking.experiment={EXPERIMENT}", f"name={SWEEP}")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        client = MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name(EXPERIMENT)
+        assert exp is not None
+        runs = client.search_runs([exp.experiment_id])
+        parents = [r for r in runs if r.data.tags.get(names.TAG_ROLE) == names.ROLE_PARENT]
+        children = [r for r in runs if r.data.tags.get(names.TAG_PARENT_RUN)]
+        yield uri, client, exp, parents, children
+
+
+def test_one_parent_and_one_child_per_trial(tracked):
+    _, _, _, parents, children = tracked
+    assert len(parents) == 1 and parents[0].info.run_name == SWEEP
+    assert len(children) == N_TRIALS
+    assert {c.data.tags[names.TAG_PARENT_RUN] for c in children} == {parents[0].info.run_id}
+    assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == N_TRIALS
+    assert all(c.info.run_name.startswith("tune_trainable_") for c in children)
+
+
+def test_parent_holds_config_provenance_dataset_and_summary(tracked):
+    _, client, _, parents, _ = tracked
+    parent = parents[0]
+    p, tags = parent.data.params, parent.data.tags
+    assert p["train.epochs"] == str(EPOCHS) and p["search.num_samples"] == str(N_TRIALS)
+    assert p["dataset"] == "digits" and p["dataset.train_size"] == "1150" and p["dataset.test_size"] == "360"
+    assert tags.get(names.TAG_GIT_COMMIT) and "sweep.launch" in tags[names.TAG_COMMAND]
+    assert parent.info.status == "FINISHED"
+    top = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "config.yaml" in top
+    summary = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
+    assert {"summary/results.csv", "summary/best_config.json", "summary/val_accuracy_vs_lambda.png",
+            "summary/sparsity_vs_lambda.png", "summary/accuracy_vs_sparsity_pareto.png"} <= summary
+    assert "best_val_accuracy" in parent.data.metrics
+
+
+def test_children_log_contract_params_metrics_history_and_state(tracked):
+    _, client, _, _, children = tracked
+    for child in children:
+        params, metrics = child.data.params, child.data.metrics
+        assert params[names.REGULARIZER] in names.REGULARIZERS
+        if params[names.REGULARIZER] != names.NONE:
+            assert names.PLACEMENT in params and float(params[names.LAMBDA]) > 0
+        assert (names.L1_RATIO in params) == (params[names.REGULARIZER] == names.ELASTIC_NET)
+        assert params["epochs"] == str(EPOCHS) and params["batch_size"] == "64"
+        for key in names.EPOCH_METRICS:
+            history = client.get_metric_history(child.info.run_id, key)
+            assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1)), key
+        for key in (names.TEST_LOSS, names.TEST_ACCURACY, names.SPARSITY, "sparsity/conv1",
+                    "sparsity/output", names.ACTIVATION_SPARSITY, names.KERNEL_L1_NORM):
+            assert key in metrics, key
+        assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
+        assert child.info.status == "FINISHED"
+
+
+def test_each_model_loads_and_predicts_probabilities(tracked):
+    import mlflow
+
+    uri, _, _, _, children = tracked
+    mlflow.set_tracking_uri(uri)
+    x = np.random.default_rng(0).random((5, 28, 28, 1)).astype("float32")
+    for child in children:
+        model = mlflow.keras.load_model(f"runs:/{child.info.run_id}/{names.MODEL_NAME}")
+        probs = model.predict(x, verbose=0)
+        assert probs.shape == (5, 10)
+        assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4) and (probs >= 0).all()
+    info = mlflow.models.get_model_info(f"runs:/{children[0].info.run_id}/{names.MODEL_NAME}")
+    assert info.signature is not None and info.saved_input_example_info is not None
+
+
+def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
+    from playwright.sync_api import sync_playwright
+
+    uri, _, exp, parents, children = tracked
+    ARTIFACT_DIR.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs")
+        page.get_by_text(EXPERIMENT).first.wait_for(timeout=60_000)
+        parent = page.get_by_text(SWEEP, exact=True).first
+        parent.wait_for(timeout=60_000)
+        # the parent row's expander reveals the nested child runs
+        parent.locator("xpath=ancestor::*[@role='row'][1]").locator("button").first.click()
+        for child in children:
+            page.get_by_text(child.info.run_name, exact=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACT_DIR / "mlflow-experiment.png"), full_page=True)
+        page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs/{children[0].info.run_id}")
+        page.get_by_text(children[0].info.run_name).first.wait_for(timeout=60_000)
+        page.get_by_text(SWEEP, exact=True).first.wait_for(timeout=60_000)  # the child names its parent
+        page.screenshot(path=str(ARTIFACT_DIR / "mlflow-child-run.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACT_DIR / "mlflow-experiment.png").stat().st_size > 10_000
+
+
+def test_unreachable_tracking_server_fails_fast_with_one_line(tmp_path):
+    from tests.servers import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    proc = launch(tmp_path, "data=digits", f"tracking.uri={uri}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"tracking.uri={uri}" in lines[0] and "Fix:" in lines[0]
+    assert not (tmp_path / "ray_results").exists()

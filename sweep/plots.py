@@ -1,6 +1,7 @@
 """Summary plots (PNG): validation accuracy and sparsity against λ, and the accuracy/sparsity front.
 
-One series per regularizer x placement, λ on a log axis. The Pareto front marks the trials no other
+One series per regularizer x placement, λ on a log axis; hollow markers are trials that did not
+train the full budget (stopped early or diverged), so they are not read as equals of completed ones. The Pareto front marks the trials no other
 trial beats on both test accuracy and sparsity.
 """
 
@@ -51,7 +52,12 @@ def _lambda_plot(df: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
             ax.plot([], [], color="grey", linestyle="--", label="none (baseline)")
             continue
         g = group.dropna(subset=[metric, names.LAMBDA]).sort_values(names.LAMBDA)
-        ax.plot(g[names.LAMBDA].astype(float), g[metric], marker="o", label=label)
+        (line,) = ax.plot(g[names.LAMBDA].astype(float), g[metric], marker="o", label=label)
+        early = g[g["state"] != names.STATE_COMPLETED]
+        ax.plot(early[names.LAMBDA].astype(float), early[metric], linestyle="none", marker="o",
+                color=line.get_color(), markerfacecolor="white", markeredgecolor=line.get_color())
+    ax.plot([], [], linestyle="none", marker="o", markerfacecolor="white", markeredgecolor="black",
+            label="hollow: stopped early / diverged (fewer epochs)")
     ax.set_xscale("log")
     ax.set_xlabel("lambda (log scale)")
     ax.set_ylabel(metric)

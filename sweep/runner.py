@@ -13,12 +13,15 @@ from sweep import cluster, summary, tracking, tuner
 from sweep.config import SweepConfig
 from sweep.plots import write_plots
 from sweep.space import RegularizationSpace
+from trainables import names
 from trainables.data import Dataset, load_dataset
 from trainables.errors import ConfigError
 
 RESULTS_CSV = "results.csv"
 BEST_CONFIG = "best_config.json"
 SPACE_FILE = "search_space.json"
+#: Figures of the best trial written to best_config.json and logged on the parent run as best_<name>.
+BEST_METRICS = (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY)
 
 
 @dataclass
@@ -30,6 +33,7 @@ class SweepOutcome:
     best: Optional[dict[str, Any]]
     edge_note: Optional[str]
     output_dir: Path
+    best_metrics: dict[str, float] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
 
@@ -88,9 +92,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         cluster.disconnect(started)
     outcome = _summarize(cfg, name, out_dir, data, results)
     tracking.close_trial_runs(info, dict(zip(outcome.table["trial"], outcome.table["state"])))
-    best_row = summary.best_trial(outcome.table)
-    tracking.finish_parent_run(info, outcome.files, outcome.best, {
-        key: _num(best_row, key) for key in ("val_accuracy", "test_accuracy", "sparsity")})
+    tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics)
     _say(f"mlflow: {len(outcome.table)} child runs under parent run {info.parent_run_id}; "
          + ("open the UI with: mlflow ui   (in this directory)" if not cfg.tracking.uri else f"see {uri}"))
     return outcome
@@ -110,12 +112,10 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, result
     best_row = summary.best_trial(table)
     best = summary.best_config(best_row) if best_row is not None else None
     note = summary.lambda_edge_note(best_row, cfg.search) if best_row is not None else None
+    best_metrics = {key: _num(best_row, key) for key in BEST_METRICS} if best_row is not None else {}
     files = [summary.write_csv(table, out_dir / RESULTS_CSV)]
     if best is not None:
-        payload = {"sweep": name, "dataset": data.name, "config": best,
-                   "val_accuracy": _num(best_row, "val_accuracy"),
-                   "test_accuracy": _num(best_row, "test_accuracy"),
-                   "sparsity": _num(best_row, "sparsity"), "edge_note": note}
+        payload = {"sweep": name, "dataset": data.name, "config": best, **best_metrics, "edge_note": note}
         (out_dir / BEST_CONFIG).write_text(json.dumps(payload, indent=2))
         files.append(out_dir / BEST_CONFIG)
     files.extend(write_plots(table, out_dir))
@@ -125,13 +125,14 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, result
     print(summary.render_table(table))
     if best is not None:
         print(f"\nbest config: {json.dumps(best)}  "
-              f"(val_accuracy {_num(best_row, 'val_accuracy'):.4f})")
+              f"({names.OBJECTIVE} {best_metrics[names.OBJECTIVE]:.4f})")
     else:
         print("\nno trial produced a usable result")
     if note:
         print(f"WARNING: {note}")
     print(f"results: {out_dir}/ ({', '.join(p.name for p in files)})")
-    return SweepOutcome(name=name, table=table, best=best, edge_note=note, output_dir=out_dir, files=files)
+    return SweepOutcome(name=name, table=table, best=best, edge_note=note, output_dir=out_dir, files=files,
+                        best_metrics=best_metrics)
 
 
 def _check_new(cfg: SweepConfig, name: str) -> None:
@@ -139,7 +140,7 @@ def _check_new(cfg: SweepConfig, name: str) -> None:
 
     if cfg.name and tune.Tuner.can_restore(tuner.experiment_path(cfg, name)):
         raise ConfigError("name", f"a sweep named {name!r} already exists in {tuner.resolve_storage_path(cfg)}",
-                          f"add resume=true to continue it, or pick another name")
+                          "add resume=true to continue it, or pick another name")
 
 
 def _check_resumable(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Dict, List, Optional
@@ -85,6 +86,8 @@ class TrackingConfig:
     """MLflow server (http://host:5000); null = the embedded local store (./mlflow.db, ./mlartifacts)."""
     experiment: str = "regsweep"
     """MLflow experiment name; created if missing."""
+    max_outage_s: float = 300.0
+    """How long trials keep retrying an unreachable server before the trial fails (Ray retries it)."""
 
 
 @dataclass
@@ -126,8 +129,9 @@ class SweepConfig:
         return self
 
     def sweep_name(self) -> str:
-        """The given name, or a fresh timestamped one."""
-        return self.name or datetime.now().strftime("sweep-%Y%m%d-%H%M%S")
+        """The given name, or a fresh one: timestamp plus a random suffix, so that two sweeps started
+        in the same second in one directory do not share Ray state or a parent run."""
+        return self.name or datetime.now().strftime("sweep-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 def _require(ok: bool, key: str, problem: str, fix: str) -> None:
@@ -252,6 +256,8 @@ def _validate_cluster(c: ClusterConfig) -> None:
 def _validate_tracking(tr: TrackingConfig) -> None:
     _require(bool(tr.experiment.strip()), "tracking.experiment", "is empty",
              "name the MLflow experiment, e.g. tracking.experiment=regsweep")
+    _require(tr.max_outage_s > 0 and math.isfinite(tr.max_outage_s), "tracking.max_outage_s",
+             f"must be > 0 seconds, got {tr.max_outage_s}", "use e.g. tracking.max_outage_s=300")
     if tr.uri is not None:
         _require(re.match(r"^https?://[^/\s]+", tr.uri) is not None, "tracking.uri",
                  f"{tr.uri!r} is not an http(s):// server address (trials log over HTTP)",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pandas as pd
 
@@ -38,32 +39,57 @@ class SweepOutcome:
 
 
 def run_sweep(cfg: SweepConfig) -> SweepOutcome:
-    """Load the data once, run (or resume) the Tune sweep, and write the summary."""
+    """Check everything the user can get wrong, load the data once, run (or resume) the Tune
+    sweep, and write the summary. Bad input fails before any server, Ray or trial starts."""
     name = cfg.sweep_name()
     out_dir = Path(cfg.output_dir).expanduser().resolve() / name
     space = RegularizationSpace(cfg.search).fingerprint()
-    if cfg.resume:  # checked before any data is loaded or Ray is started
-        _check_resumable(cfg, name, out_dir, space)
-    else:
-        _check_new(cfg, name)
-    embedded = None
-    if cfg.tracking.uri:
-        tracking.preflight(cfg.tracking.uri)
-        uri = cfg.tracking.uri
-    else:
-        embedded = tracking.EmbeddedServer(Path.cwd())
-        uri = embedded.start()
+    with _sweep_lock(out_dir):
+        if cfg.resume:  # checked under the lock: a twin may have just created the sweep
+            _check_resumable(cfg, name, out_dir, space)
+        else:
+            _check_new(cfg, name)
+        if cfg.tracking.uri:
+            tracking.preflight(cfg.tracking.uri)
+        cluster.preflight(cfg.cluster)
+        data = load_dataset(cfg.data)
+        _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
+             + f", {data.n_classes} classes")
+        embedded = None
+        if cfg.tracking.uri:
+            uri = cfg.tracking.uri
+        else:
+            embedded = tracking.EmbeddedServer(Path.cwd())
+            uri = embedded.start()
+        try:
+            return _run(cfg, name, out_dir, space, uri, data)
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+
+@contextmanager
+def _sweep_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``<output_dir>/.<name>.lock`` for the whole sweep: a second launch of the same name
+    (a resume while the first still runs, or a twin started at the same moment) is refused rather
+    than sharing Ray state and MLflow runs. The OS drops the lock when the process dies."""
+    from filelock import FileLock, Timeout
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out_dir.parent / f".{out_dir.name}.lock"))
     try:
-        return _run(cfg, name, out_dir, space, uri)
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError("name", f"sweep {out_dir.name!r} is running in another process right now "
+                          f"(lock {lock.lock_file})", "wait for it to end, or pick another name") from None
+    try:
+        yield
     finally:
-        if embedded is not None:
-            embedded.stop()
+        lock.release()
 
 
-def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str) -> SweepOutcome:
-    data = load_dataset(cfg.data)
-    _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
-         + f", {data.n_classes} classes")
+def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str,
+         data: Dataset) -> SweepOutcome:
     started = cluster.connect(cfg.cluster)
     info = None
     try:
@@ -91,6 +117,9 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
     finally:
         cluster.disconnect(started)
     outcome = _summarize(cfg, name, out_dir, data, results)
+    filled = tracking.backfill_trial_metrics(info, summary.epoch_histories(results))
+    if filled:
+        _say(f"mlflow: backfilled {filled} epoch(s) from Ray's records that trials had not delivered")
     tracking.close_trial_runs(info, dict(zip(outcome.table["trial"], outcome.table["state"])))
     tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics)
     _say(f"mlflow: {len(outcome.table)} child runs under parent run {info.parent_run_id}; "

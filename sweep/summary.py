@@ -22,7 +22,7 @@ from trainables import names
 COLUMNS = (
     "trial", "state", names.REGULARIZER, names.PLACEMENT, names.LAMBDA, names.L1_RATIO,
     "epochs", names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
-    names.ACTIVATION_SPARSITY, "node_ip",
+    names.ACTIVATION_SPARSITY, "node_ip", names.NODE_ID,
 )
 #: Fraction of the log-λ range at either end that counts as "at the edge".
 EDGE_FRACTION = 0.1
@@ -49,6 +49,28 @@ def records_from_results(results: Iterable[Any]) -> list[TrialRecord]:
     return out
 
 
+def epoch_histories(results: Iterable[Any]) -> dict[str, list[dict[str, float]]]:
+    """Per trial, the metrics of every epoch Ray recorded (the last report wins when a retried
+    trial reported an epoch twice); the reference for backfilling MLflow."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for r in results:
+        frame = getattr(r, "metrics_dataframe", None)
+        metrics = dict(r.metrics or {})
+        if frame is None or frame.empty or names.EPOCH not in frame:
+            continue
+        trial = str(metrics.get("trial_id") or Path(str(r.path)).name)
+        by_epoch: dict[int, dict[str, float]] = {}
+        for row in frame.to_dict("records"):
+            if pd.isna(row.get(names.EPOCH)):
+                continue
+            by_epoch[int(row[names.EPOCH])] = {
+                k: float(v) for k, v in row.items()
+                if names.is_trial_metric(k) and not (k in names.LAST_EPOCH_METRICS and pd.isna(v))
+            }
+        out[trial] = [by_epoch[e] for e in sorted(by_epoch)]
+    return out
+
+
 def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """One row per trial, ranked: completed first, then by validation accuracy."""
     rows = []
@@ -67,6 +89,7 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
             names.SPARSITY: m.get(names.SPARSITY),
             names.ACTIVATION_SPARSITY: m.get(names.ACTIVATION_SPARSITY),
             "node_ip": m.get("node_ip"),
+            names.NODE_ID: m.get(names.NODE_ID),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     if df.empty:
@@ -114,13 +137,24 @@ def render_table(df: pd.DataFrame) -> str:
     if df.empty:
         return "(no trials)"
     shown = df.copy()
-    for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY, names.ACTIVATION_SPARSITY):
-        shown[col] = shown[col].map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.4f}")
-    shown[names.LAMBDA] = shown[names.LAMBDA].map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.3g}")
-    shown[names.L1_RATIO] = shown[names.L1_RATIO].map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.2f}")
-    shown[names.PLACEMENT] = shown[names.PLACEMENT].map(lambda v: "-" if v is None or pd.isna(v) else v)
-    shown["node_ip"] = shown["node_ip"].map(lambda v: "-" if v is None or pd.isna(v) else v)
+    formats: dict[str, Any] = {
+        **{col: "{:.4f}" for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
+                                     names.ACTIVATION_SPARSITY)},
+        names.LAMBDA: "{:.3g}", names.L1_RATIO: "{:.2f}", names.PLACEMENT: "{}", "node_ip": "{}",
+        names.NODE_ID: lambda v: str(v)[:8],  # enough to tell nodes apart; the CSV has it whole
+    }
+    for col, fmt in formats.items():
+        shown[col] = shown[col].map(lambda v, f=fmt: _dash_or(v, f))
     return shown.to_string(index=False)
+
+
+def _dash_or(value: Any, fmt: Any) -> str:
+    """``-`` for a missing value, else the value formatted by a format string or a function."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "-"
+    if callable(fmt):
+        return str(fmt(value))
+    return fmt.format(float(value)) if "{:." in fmt else fmt.format(value)
 
 
 def state_counts(df: pd.DataFrame) -> dict[str, int]:

@@ -18,13 +18,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from sweep.config import SweepConfig
 from trainables import names
 from trainables.data import Dataset
 from trainables.errors import ConfigError, UserError
-from trainables.tracking import TrackingInfo, find_trial_run, run_status
+from trainables.tracking import TrackingInfo, epoch_batch, find_trial_run, run_status
 
 EMBEDDED_DB = "mlflow.db"
 EMBEDDED_ARTIFACTS = "mlartifacts"
@@ -48,9 +48,19 @@ class EmbeddedServer:
         cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                "--backend-store-uri", f"sqlite:///{self.workdir / EMBEDDED_DB}",
                "--artifacts-destination", str(self.workdir / EMBEDDED_ARTIFACTS), "--workers", "1"]
-        with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+        from filelock import FileLock
+
+        # Two sweeps starting at once in one directory would both run the store's schema
+        # migrations on mlflow.db; the lock lets the second server start on a migrated store.
+        with FileLock(str(log_path.parent / ".mlflow-server.lock")):
+            with open(log_path, "ab") as log:
+                self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True, preexec_fn=_die_with_parent)
+            self._wait_healthy(log_path)
+        return self.uri
+
+    def _wait_healthy(self, log_path: Path) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -58,7 +68,7 @@ class EmbeddedServer:
                 raise UserError(f"the embedded MLflow server exited at start ({tail[0]})",
                                 f"see {log_path}, or set tracking.uri to a running server")
             if _health(self.uri, timeout=2.0) is None:
-                return self.uri
+                return
             time.sleep(0.5)
         self.stop()
         raise UserError(f"the embedded MLflow server did not answer within {SERVER_START_TIMEOUT_S}s",
@@ -80,6 +90,18 @@ class EmbeddedServer:
                 pass
 
 
+def _die_with_parent() -> None:
+    """In the server's child process: get SIGTERM when the driver dies, even by SIGKILL, so a
+    killed sweep leaves no orphaned server behind (Linux prctl; elsewhere a no-op)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def preflight(uri: str, timeout: float = 10.0) -> None:
     """Fail fast, with one line, when the tracking server does not answer."""
     problem = _health(uri, timeout)
@@ -94,10 +116,7 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> Tra
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
-    experiment_id = (experiment.experiment_id if experiment is not None
-                     else client.create_experiment(cfg.tracking.experiment, tags={
-                         names.TAG_EXPERIMENT_KIND: names.EXPERIMENT_KIND_TRAINING}))
+    experiment_id = _experiment_id(client, cfg.tracking.experiment)
     existing = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{names.TAG_SWEEP}` = '{name}' and tags.`{names.TAG_ROLE}` = '{names.ROLE_PARENT}'",
@@ -118,7 +137,54 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> Tra
         })
         run_id = run.info.run_id
         _log_config(client, run_id, cfg, data)
-    return TrackingInfo(uri=uri, experiment_id=experiment_id, parent_run_id=run_id, sweep=name)
+    return TrackingInfo(uri=uri, experiment_id=experiment_id, parent_run_id=run_id, sweep=name,
+                        max_outage_s=cfg.tracking.max_outage_s)
+
+
+def _experiment_id(client: Any, experiment: str) -> str:
+    """The experiment's id, creating it; a sweep that starts at the same moment may create it first."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(experiment, tags={
+            names.TAG_EXPERIMENT_KIND: names.EXPERIMENT_KIND_TRAINING}))
+    except MlflowException as exc:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
+def backfill_trial_metrics(info: TrackingInfo, histories: Mapping[str, Sequence[Mapping[str, float]]]) -> int:
+    """Log every epoch that Ray recorded but the trial's child run lacks; return how many.
+
+    Ray's own result records are the reference: a trial killed after reporting an epoch but before
+    its background sender delivered it, or stopped by ASHA with a send still queued, loses nothing.
+    A trial whose child run was never created (the server was away for its whole life) gets one.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=info.uri)
+    filled = 0
+    for trial_id, rows in histories.items():
+        run = find_trial_run(client, info, trial_id)
+        if run is None:
+            run = client.create_run(info.experiment_id, run_name=f"trial_{trial_id}", tags={
+                names.TAG_PARENT_RUN: info.parent_run_id, names.TAG_TRIAL_ID: trial_id,
+                names.TAG_SWEEP: info.sweep, names.TAG_ROLE: names.ROLE_TRIAL,
+                names.TAG_STATE: names.STATE_RUNNING})
+        logged = {int(m.step) for m in client.get_metric_history(run.info.run_id, names.EPOCH)}
+        for row in rows:
+            epoch = int(row[names.EPOCH])
+            if epoch in logged:
+                continue
+            client.log_batch(run.info.run_id, metrics=epoch_batch(row, epoch))
+            logged.add(epoch)
+            filled += 1
+    return filled
 
 
 def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[Mapping[str, Any]],

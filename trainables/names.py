@@ -48,6 +48,9 @@ TEST_ACCURACY = "test_accuracy"
 FINISHED = "finished"
 DIVERGED = "diverged"
 
+#: Reported to Tune with every result (not an MLflow metric): the Ray node that trained the epoch.
+NODE_ID = "node_id"
+
 # --- the objective every scheduler and searcher uses ---
 OBJECTIVE = VAL_ACCURACY
 OBJECTIVE_MODE = "max"
@@ -60,15 +63,31 @@ STATE_ERRORED = "errored"
 STATE_RUNNING = "running"
 
 
+#: Every metric a trial logs to its MLflow child run each epoch (besides per-layer sparsity).
+TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM, ACTIVATION_SPARSITY,
+                 FINISHED, DIVERGED, TEST_LOSS, TEST_ACCURACY)
+#: Logged only at the last epoch.
+LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY)
+
+
 def layer_sparsity_metric(layer: str) -> str:
     """Name of the per-layer sparsity metric, e.g. ``sparsity/conv1``."""
     return f"{SPARSITY_LAYER_PREFIX}{layer}"
+
+
+def is_trial_metric(key: str) -> bool:
+    """True for the keys of a Tune result that the trial also logs to MLflow."""
+    return key in TRIAL_METRICS or key.startswith(SPARSITY_LAYER_PREFIX)
 
 # --- MLflow tags and artifact names ---
 TAG_SWEEP = "regsweep.sweep"
 TAG_ROLE = "regsweep.role"
 TAG_TRIAL_ID = "regsweep.trial_id"
 TAG_STATE = "regsweep.state"
+#: How many times the trial has started: 1, plus one per Ray retry after a crash.
+TAG_ATTEMPTS = "regsweep.attempts"
+#: The Ray node the trial's latest attempt ran on.
+TAG_NODE_ID = "regsweep.node_id"
 TAG_COMMAND = "regsweep.command"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_PARENT_RUN = "mlflow.parentRunId"

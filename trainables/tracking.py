@@ -3,7 +3,9 @@
 Trials talk to the tracking server over HTTP with ``MlflowClient`` (artifacts go through the
 server's proxy), so no shared filesystem is needed. A retried trial looks its child run up by the
 trial-id tag and continues it, skipping epochs it already logged, so the history has no gaps and no
-duplicated steps.
+duplicated steps. Epoch metrics leave through a ``BackgroundSender``: training goes on while the
+server is briefly away, and each batch keeps its timestamp across retries, so a batch the server
+stored before its answer was lost is stored once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from trainables import names
+from trainables.retry import BackgroundSender, call_with_retry
+
+#: How long trial logging waits out an unreachable server when the config does not say.
+DEFAULT_MAX_OUTAGE_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class TrackingInfo:
     experiment_id: str
     parent_run_id: str
     sweep: str
+    max_outage_s: float = DEFAULT_MAX_OUTAGE_S
 
 
 def find_trial_run(client: Any, info: TrackingInfo, trial_id: str) -> Optional[Any]:
@@ -40,59 +47,75 @@ def find_trial_run(client: Any, info: TrackingInfo, trial_id: str) -> Optional[A
 class TrialRun:
     """The MLflow child run of one trial."""
 
-    def __init__(self, info: TrackingInfo, trial_id: str, trial_name: str, params: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
+    def __init__(self, info: TrackingInfo, trial_id: str, trial_name: str, params: Mapping[str, Any],
+                 node_id: str = "") -> None:
         from mlflow.tracking import MlflowClient
 
         self.info = info
         self.client = MlflowClient(tracking_uri=info.uri)
-        existing = find_trial_run(self.client, info, trial_id)
+        self.run_id, self.last_logged_epoch, self.attempt = call_with_retry(
+            lambda: self._open(trial_id, trial_name, params, node_id),
+            f"opening the child run of trial {trial_id}", info.max_outage_s)
+        self.sender = BackgroundSender(info.max_outage_s)
+
+    def _open(self, trial_id: str, trial_name: str, params: Mapping[str, Any], node_id: str) -> tuple[str, int, int]:
+        """Find or create the child run (idempotent, so it can be retried); count this attempt."""
+        from mlflow.entities import Param, RunTag
+
+        existing = find_trial_run(self.client, self.info, trial_id)
         if existing is None:
             run = self.client.create_run(
-                info.experiment_id,
+                self.info.experiment_id,
                 run_name=trial_name,
-                tags={names.TAG_PARENT_RUN: info.parent_run_id, names.TAG_TRIAL_ID: trial_id,
-                      names.TAG_SWEEP: info.sweep, names.TAG_ROLE: names.ROLE_TRIAL,
-                      names.TAG_STATE: names.STATE_RUNNING},
+                tags={names.TAG_PARENT_RUN: self.info.parent_run_id, names.TAG_TRIAL_ID: trial_id,
+                      names.TAG_SWEEP: self.info.sweep, names.TAG_ROLE: names.ROLE_TRIAL,
+                      names.TAG_STATE: names.STATE_RUNNING, names.TAG_ATTEMPTS: "1",
+                      names.TAG_NODE_ID: node_id},
             )
-            self.run_id = run.info.run_id
-            self.last_logged_epoch = 0
-            self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        else:  # a retry: continue the same run
-            self.run_id = existing.info.run_id
-            history = self.client.get_metric_history(self.run_id, names.EPOCH)
-            self.last_logged_epoch = int(max((m.step for m in history), default=0))
-            self.client.update_run(self.run_id, status="RUNNING")
+            self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+            return run.info.run_id, 0, 1
+        # a retry of the trial: continue the same run
+        run_id = existing.info.run_id
+        history = self.client.get_metric_history(run_id, names.EPOCH)
+        attempt = int(existing.data.tags.get(names.TAG_ATTEMPTS, "1")) + 1
+        self.client.log_batch(run_id, tags=[RunTag(names.TAG_ATTEMPTS, str(attempt)),
+                                            RunTag(names.TAG_NODE_ID, node_id)])
+        self.client.update_run(run_id, status="RUNNING")
+        return run_id, int(max((m.step for m in history), default=0)), attempt
 
     def log_epoch(self, metrics: Mapping[str, float], epoch: int) -> None:
-        """Log one epoch's metrics at ``step=epoch``, unless an earlier attempt already did."""
-        from mlflow.entities import Metric
-
+        """Queue one epoch's metrics at ``step=epoch``, unless an earlier attempt already logged it."""
         if epoch <= self.last_logged_epoch:
             return
-        now = int(time.time() * 1000)
-        batch = [Metric(k, _finite(v), now, epoch) for k, v in metrics.items()
-                 if k not in (names.EPOCH,)]
-        batch.append(Metric(names.EPOCH, float(epoch), now, epoch))  # last: marks the epoch as logged
-        for start in range(0, len(batch), 200):
-            self.client.log_batch(self.run_id, metrics=batch[start:start + 200])
+        batch = epoch_batch(metrics, epoch)
+        self.sender.submit(lambda: self.client.log_batch(self.run_id, metrics=batch),
+                           f"logging epoch {epoch}")
         self.last_logged_epoch = epoch
 
     def close(self, state: str) -> None:
-        """Tag the end state and end the run (FINISHED, or FAILED for a diverged trial)."""
+        """Send what is queued, tag the end state and end the run (FAILED for a diverged trial)."""
+        self.sender.drain()
+        call_with_retry(lambda: self._end(state), "ending the child run", self.info.max_outage_s)
+
+    def _end(self, state: str) -> None:
         self.client.set_tag(self.run_id, names.TAG_STATE, state)
         self.client.set_terminated(self.run_id, status=run_status(state))
 
     def log_model(self, model: Any, example: Any) -> None:
         """Log the trained Keras model as ``model``, with signature and input example."""
+        from mlflow.models import infer_signature
+
+        self.sender.drain()
+        signature = infer_signature(example, model.predict(example, verbose=0))
+        call_with_retry(lambda: self._log_model(model, example, signature), "logging the model",
+                        self.info.max_outage_s)
+
+    def _log_model(self, model: Any, example: Any, signature: Any) -> None:
         import keras
         import mlflow
         import tensorflow as tf
-        from mlflow.models import infer_signature
-
         from mlflow.models import Model
 
-        signature = infer_signature(example, model.predict(example, verbose=0))
         previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(self.info.uri)
         try:
@@ -125,12 +148,23 @@ class _KerasFlavor:
         mlflow.keras.save_model(path=path, **kwargs)
 
 
+def epoch_batch(metrics: Mapping[str, float], epoch: int) -> list[Any]:
+    """One epoch's metrics as MLflow ``Metric``s at ``step=epoch``, stamped once (a resend of the
+    same batch is then identical), with ``epoch`` last: its presence marks the epoch as logged."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(k, finite_metric(v), now, epoch) for k, v in metrics.items() if k != names.EPOCH]
+    batch.append(Metric(names.EPOCH, float(epoch), now, epoch))
+    return batch
+
+
 def run_status(state: str) -> str:
     """MLflow run status for a trial end state."""
     return "FAILED" if state in (names.STATE_DIVERGED, names.STATE_ERRORED) else "FINISHED"
 
 
-def _finite(value: float) -> float:
+def finite_metric(value: float) -> float:
     """MLflow stores NaN but not +-inf portably; keep NaN, clip inf to the float range."""
     v = float(value)
     if math.isinf(v):

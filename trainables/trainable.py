@@ -131,18 +131,21 @@ def tune_trainable(
 ) -> None:
     """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it,
     and logs to its MLflow child run when ``tracking`` is given."""
+    import ray
     from ray import tune
 
+    node_id = ray.get_runtime_context().get_node_id()
     tracker: Tracker | None = None
     if tracking is not None:
         from trainables.tracking import TrialRun
 
         ctx = tune.get_context()
-        tracker = TrialRun(tracking, ctx.get_trial_id(), ctx.get_trial_name(), trial_params(config, settings))
+        tracker = TrialRun(tracking, ctx.get_trial_id(), ctx.get_trial_name(), trial_params(config, settings),
+                           node_id=node_id)
 
     def report(metrics: dict[str, float], ckpt_dir: str | None) -> None:
         checkpoint = tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None
-        tune.report(metrics, checkpoint=checkpoint)
+        tune.report({**metrics, names.NODE_ID: node_id}, checkpoint=checkpoint)
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:

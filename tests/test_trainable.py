@@ -11,7 +11,7 @@ import pytest
 
 from trainables import names
 from trainables.settings import TrainSettings
-from trainables.trainable import run_trial, tune_trainable
+from trainables.trainable import final_metrics, run_trial, tune_trainable
 
 FAST = TrainSettings(epochs=1, batch_size=64, threads=2)
 L2_SMALL = {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL, names.LAMBDA: 1e-4}
@@ -60,6 +60,23 @@ def test_checkpoint_then_resume_outside_tune(digits, tmp_path):
     run_trial(L2_SMALL, digits, settings, lambda m, c: resumed.append(m), restore_dir=str(saved))
     assert [m[names.EPOCH] for m in resumed] == [2], "resume starts after the checkpointed epoch"
     assert resumed[-1][names.FINISHED] == 1 and names.TEST_ACCURACY in resumed[-1]
+
+
+def test_a_finished_trials_last_checkpoint_holds_its_final_metrics(digits, tmp_path):
+    """Tuner.restore after a driver crash may restart a trial that had finished; the final
+    checkpoint lets it report its result again instead of training (or logging) once more."""
+    import shutil
+
+    kept = {}
+
+    def keep(metrics, ckpt):
+        if ckpt:
+            kept[int(metrics[names.EPOCH])] = shutil.copytree(ckpt, tmp_path / f"epoch{int(metrics[names.EPOCH])}")
+
+    settings = replace(FAST, epochs=2)
+    last = run_trial(L2_SMALL, digits, settings, keep)
+    assert final_metrics(str(kept[1]), settings) is None, "a mid-trial checkpoint resumes training"
+    assert final_metrics(str(kept[2]), settings) == pytest.approx(last)
 
 
 def test_l1_gives_clearly_higher_sparsity_than_l2_at_the_same_lambda(digits):

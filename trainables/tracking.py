@@ -53,13 +53,18 @@ class TrialRun:
 
         self.info = info
         self.client = MlflowClient(tracking_uri=info.uri)
+        #: The run's final metrics when an earlier attempt already finished it, else None.
+        self.finished: Optional[dict[str, float]] = None
         self.run_id, self.last_logged_epoch, self.attempt = call_with_retry(
             lambda: self._open(trial_id, trial_name, params, node_id),
             f"opening the child run of trial {trial_id}", info.max_outage_s)
         self.sender = BackgroundSender(info.max_outage_s)
 
     def _open(self, trial_id: str, trial_name: str, params: Mapping[str, Any], node_id: str) -> tuple[str, int, int]:
-        """Find or create the child run (idempotent, so it can be retried); count this attempt."""
+        """Find or create the child run (idempotent, so it can be retried); count this attempt.
+
+        A run an earlier attempt already ended (the driver died after the trial logged its end but
+        before Ray recorded it) is left as it is: ``finished`` holds its metrics to report again."""
         from mlflow.entities import Param, RunTag
 
         existing = find_trial_run(self.client, self.info, trial_id)
@@ -74,8 +79,12 @@ class TrialRun:
             )
             self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
             return run.info.run_id, 0, 1
-        # a retry of the trial: continue the same run
         run_id = existing.info.run_id
+        if existing.data.tags.get(names.TAG_STATE) in (names.STATE_COMPLETED, names.STATE_DIVERGED):
+            self.finished = dict(existing.data.metrics)
+            steps = self.finished.get(names.EPOCH, 0)
+            return run_id, int(steps), int(existing.data.tags.get(names.TAG_ATTEMPTS, "1"))
+        # a retry of the trial: continue the same run
         history = self.client.get_metric_history(run_id, names.EPOCH)
         attempt = int(existing.data.tags.get(names.TAG_ATTEMPTS, "1")) + 1
         self.client.log_batch(run_id, tags=[RunTag(names.TAG_ATTEMPTS, str(attempt)),

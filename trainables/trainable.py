@@ -135,6 +135,19 @@ def tune_trainable(
     from ray import tune
 
     node_id = ray.get_runtime_context().get_node_id()
+
+    def report(metrics: dict[str, float], ckpt_dir: str | None) -> None:
+        checkpoint = tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None
+        tune.report({**metrics, names.NODE_ID: node_id}, checkpoint=checkpoint)
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as restore_dir:
+            done = final_metrics(restore_dir, settings)
+        if done is not None:  # finished before the driver died: nothing to train or log again
+            report(done, None)
+            return
+
     tracker: Tracker | None = None
     if tracking is not None:
         from trainables.tracking import TrialRun
@@ -142,17 +155,24 @@ def tune_trainable(
         ctx = tune.get_context()
         tracker = TrialRun(tracking, ctx.get_trial_id(), ctx.get_trial_name(), trial_params(config, settings),
                            node_id=node_id)
-
-    def report(metrics: dict[str, float], ckpt_dir: str | None) -> None:
-        checkpoint = tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None
-        tune.report({**metrics, names.NODE_ID: node_id}, checkpoint=checkpoint)
-
-    checkpoint = tune.get_checkpoint()
+        if tracker.finished is not None:  # ended in MLflow, but its last report died with the driver
+            report(tracker.finished, None)
+            return
     if checkpoint is None:
         run_trial(config, data, settings, report, tracker=tracker)
         return
     with checkpoint.as_directory() as restore_dir:
         run_trial(config, data, settings, report, restore_dir=restore_dir, tracker=tracker)
+
+
+def final_metrics(restore_dir: str, settings: TrainSettings) -> dict[str, float] | None:
+    """The last epoch's metrics when ``restore_dir`` is the checkpoint of a trial that had already
+    finished, else None. A driver killed between a trial's last report and Ray's next state snapshot
+    makes ``Tuner.restore`` start that trial again; it then only has to report this again."""
+    progress = json.loads((Path(restore_dir) / PROGRESS_FILE).read_text())
+    if progress[names.EPOCH] < settings.epochs or "metrics" not in progress:
+        return None
+    return {k: float(v) for k, v in progress["metrics"].items()}
 
 
 def _report_with_checkpoint(
@@ -164,7 +184,8 @@ def _report_with_checkpoint(
     ckpt_dir = tempfile.mkdtemp(prefix="regsweep-ckpt-")
     try:
         model.save(Path(ckpt_dir) / MODEL_FILE)
-        (Path(ckpt_dir) / PROGRESS_FILE).write_text(json.dumps({names.EPOCH: int(metrics[names.EPOCH])}))
+        (Path(ckpt_dir) / PROGRESS_FILE).write_text(
+            json.dumps({names.EPOCH: int(metrics[names.EPOCH]), "metrics": metrics}))
         report(metrics, ckpt_dir)  # Ray persists the directory before report() returns
     finally:
         shutil.rmtree(ckpt_dir, ignore_errors=True)

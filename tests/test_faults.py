@@ -1,0 +1,206 @@
+"""Fault injection against the real parts: the CLI, a local Ray runtime and an ``mlflow server`` on
+127.0.0.1. A trial worker is SIGKILLed, the driver is SIGKILLed and resumed, the tracking server is
+stopped mid-sweep, and a trial diverges; afterwards MLflow must hold every trial exactly once with
+a full, duplicate-free step history."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from tests.cli import launch, start, wait_for
+from tests.servers import free_port, mlflow_server
+from trainables import names
+
+#: One trial at a time, small batches so an epoch lasts long enough to be interrupted.
+COMMON = ("data=digits", "train.batch_size=16", "scheduler=fifo", "search.max_concurrent_trials=1",
+          "search.regularizers=[none,l2]", "search.placements=[kernel]")
+#: Logged at every epoch (test_* only at the last).
+PER_EPOCH = [m for m in names.TRIAL_METRICS if m not in names.LAST_EPOCH_METRICS]
+TERMINAL = {names.STATE_COMPLETED, names.STATE_STOPPED, names.STATE_DIVERGED, names.STATE_ERRORED}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from mlflow.tracking import MlflowClient
+
+    with mlflow_server(tmp_path_factory.mktemp("faults-mlflow")) as uri:
+        yield uri, MlflowClient(tracking_uri=uri)
+
+
+def runs_of(client, experiment: str):
+    """(parent runs, child runs) of an experiment."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return [], []
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    return ([r for r in runs if r.data.tags.get(names.TAG_ROLE) == names.ROLE_PARENT],
+            [r for r in runs if r.data.tags.get(names.TAG_ROLE) == names.ROLE_TRIAL])
+
+
+def steps(client, run_id: str, key: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, key))
+
+
+def assert_full_history(client, child, epochs: int) -> None:
+    """Every per-epoch metric at steps 1..epochs, each exactly once; test figures at the last."""
+    for key in PER_EPOCH:
+        assert steps(client, child.info.run_id, key) == list(range(1, epochs + 1)), (key, child.info.run_name)
+    for key in names.LAST_EPOCH_METRICS:
+        assert steps(client, child.info.run_id, key) == [epochs], key
+
+
+def logged_epochs(client, experiment: str) -> dict[str, int]:
+    """Child run id -> highest epoch logged so far (tolerates a server that is briefly away)."""
+    try:
+        _, children = runs_of(client, experiment)
+        return {c.info.run_id: max(steps(client, c.info.run_id, names.EPOCH), default=0) for c in children}
+    except Exception:
+        return {}
+
+
+def trial_workers() -> list[psutil.Process]:
+    """Ray worker processes that are running a trial right now (Ray names them after the actor)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if cmd.startswith("ray::ImplicitFunc"):
+            found.append(proc)
+    return found
+
+
+def kill_tree(proc) -> int:
+    """SIGKILL a launched process and every descendant (its local Ray), as a crashed machine would;
+    return the launched process's exit status."""
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGKILL)
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.send_signal(signal.SIGKILL)
+    status = proc.wait(timeout=30)
+    psutil.wait_procs(descendants, timeout=30)
+    return status
+
+
+def finish(proc, log: Path, timeout: float = 600) -> str:
+    proc.wait(timeout=timeout)
+    return log.read_text(errors="replace")
+
+
+def test_killed_trial_worker_is_retried_into_its_one_child_run(server, tmp_path):
+    uri, client = server
+    exp, epochs = "fault-trial-kill", 4
+    log = tmp_path / "sweep.log"
+    proc = start(tmp_path, log, *COMMON, "search.num_samples=2", f"train.epochs={epochs}",
+                 "cluster.max_failures=2", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=kill-trial")
+    wait_for(lambda: any(e >= 1 for e in logged_epochs(client, exp).values()), 300,
+             "the first trial's first epoch in MLflow", proc, log)
+    victims = trial_workers()
+    assert victims, "a trial worker process is running"
+    for victim in victims:
+        victim.kill()
+    out = finish(proc, log)
+    assert proc.returncode == 0, out[-4000:]
+
+    parents, children = runs_of(client, exp)
+    assert len(parents) == 1 and len(children) == 2
+    assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == 2
+    attempts = sorted(int(c.data.tags[names.TAG_ATTEMPTS]) for c in children)
+    assert attempts == [1, 2], "the killed trial ran twice, into the same child run"
+    for child in children:
+        assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
+        assert_full_history(client, child, epochs)
+    table = pd.read_csv(tmp_path / "outputs" / "kill-trial" / "results.csv")
+    assert list(table["state"]) == [names.STATE_COMPLETED] * 2 and set(table["epochs"]) == {epochs}
+
+
+def test_killed_driver_resumes_into_the_same_parent_without_rerunning_finished_trials(server, tmp_path):
+    uri, client = server
+    exp, epochs, n = "fault-driver-kill", 3, 4
+    args = (*COMMON, "search.regularizers=[l2]", f"search.num_samples={n}", f"train.epochs={epochs}", f"tracking.uri={uri}",
+            f"tracking.experiment={exp}", "name=kill-driver")
+    log = tmp_path / "first.log"
+    proc = start(tmp_path, log, *args)
+
+    def finished_children():
+        try:
+            _, children = runs_of(client, exp)
+        except Exception:
+            return []
+        return [c for c in children if c.data.tags.get(names.TAG_STATE) == names.STATE_COMPLETED]
+
+    done_before = wait_for(finished_children, 400, "a finished trial", proc, log)
+    assert kill_tree(proc) == -signal.SIGKILL
+
+    resumed = launch(tmp_path, *args, "resume=true")
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert "resuming sweep kill-driver" in resumed.stdout
+
+    parents, children = runs_of(client, exp)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == n and len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == n
+    assert all(c.data.tags[names.TAG_STATE] in TERMINAL for c in children)
+    by_trial = {c.data.tags[names.TAG_TRIAL_ID]: c for c in children}
+    for early in done_before:
+        again = by_trial[early.data.tags[names.TAG_TRIAL_ID]]
+        assert again.data.tags[names.TAG_ATTEMPTS] == "1", "a finished trial is not rerun"
+    for child in children:
+        if child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED:
+            assert_full_history(client, child, epochs)
+    table = pd.read_csv(tmp_path / "outputs" / "kill-driver" / "results.csv")
+    assert len(table) == n and set(table["trial"]) == set(by_trial)
+    assert f"=== sweep kill-driver: {n} trials" in resumed.stdout
+
+
+def test_mlflow_server_outage_mid_sweep_loses_no_metric(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    port, root, exp, epochs = free_port(), tmp_path / "mlflow", "fault-outage", 4
+    uri = f"http://127.0.0.1:{port}"
+    client = MlflowClient(tracking_uri=uri)
+    log = tmp_path / "sweep.log"
+    with contextlib.ExitStack() as first_server:
+        first_server.enter_context(mlflow_server(root, port))
+        proc = start(tmp_path, log, *COMMON, "search.num_samples=2", f"train.epochs={epochs}",
+                     f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=outage")
+        wait_for(lambda: any(e >= 1 for e in logged_epochs(client, exp).values()), 300,
+                 "the first epoch in MLflow", proc, log)
+    down_at = time.monotonic()  # the server is stopped here, mid-trial
+    time.sleep(6)
+    with mlflow_server(root, port):
+        outage_s = time.monotonic() - down_at
+        out = finish(proc, log)
+        assert proc.returncode == 0, out[-4000:]
+        parents, children = runs_of(client, exp)
+        assert len(parents) == 1 and len(children) == 2
+        for child in children:
+            assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
+            assert_full_history(client, child, epochs)
+    assert outage_s > 6
+    assert "MLflow unreachable while" in out and "MLflow answers again" in out, "the outage hit a trial"
+    assert "backfilled" not in out, "the trials' own retries delivered everything"
+
+
+def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
+    uri, client = server
+    exp = "fault-divergence"
+    proc = launch(tmp_path, "data=digits", "train.batch_size=64", "train.epochs=3", "search.num_samples=1",
+                  "search.regularizers=[l1]", "search.placements=[kernel]", "search.lambda_low=1e37",
+                  "search.lambda_high=1e38", "cluster.max_failures=3", f"tracking.uri={uri}",
+                  f"tracking.experiment={exp}", "name=diverge")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # no usable trial
+    assert "no trial produced a usable result" in proc.stdout
+    table = pd.read_csv(tmp_path / "outputs" / "diverge" / "results.csv")
+    assert list(table["state"]) == [names.STATE_DIVERGED] and list(table["epochs"]) == [1]
+    _, children = runs_of(client, exp)
+    assert len(children) == 1
+    child = children[0]
+    assert child.data.tags[names.TAG_STATE] == names.STATE_DIVERGED and child.info.status == "FAILED"
+    assert child.data.tags[names.TAG_ATTEMPTS] == "1", "a diverged trial is not retried"
+    assert steps(client, child.info.run_id, names.EPOCH) == [1]

@@ -50,17 +50,21 @@ def records_from_results(results: Iterable[Any]) -> list[TrialRecord]:
 
 
 def epoch_histories(results: Iterable[Any]) -> dict[str, list[dict[str, float]]]:
-    """Per trial, the metrics of every epoch Ray recorded (the last report wins when a retried
-    trial reported an epoch twice); the reference for backfilling MLflow."""
+    """Per trial, the metrics of every epoch Ray recorded; the reference for backfilling MLflow.
+
+    Both of Ray's per-trial logs are read: after a trial restart, ``result.json`` (behind
+    ``Result.metrics_dataframe``) was seen missing an epoch that ``progress.csv`` kept. When a
+    retried trial reported an epoch twice, the later row wins.
+    """
     out: dict[str, list[dict[str, float]]] = {}
     for r in results:
-        frame = getattr(r, "metrics_dataframe", None)
-        metrics = dict(r.metrics or {})
-        if frame is None or frame.empty or names.EPOCH not in frame:
+        frames = [f for f in (getattr(r, "metrics_dataframe", None), _progress_csv(r))
+                  if f is not None and not f.empty and names.EPOCH in f]
+        if not frames:
             continue
-        trial = str(metrics.get("trial_id") or Path(str(r.path)).name)
+        trial = str(dict(r.metrics or {}).get("trial_id") or Path(str(r.path)).name)
         by_epoch: dict[int, dict[str, float]] = {}
-        for row in frame.to_dict("records"):
+        for row in pd.concat(frames, ignore_index=True).to_dict("records"):
             if pd.isna(row.get(names.EPOCH)):
                 continue
             by_epoch[int(row[names.EPOCH])] = {
@@ -69,6 +73,18 @@ def epoch_histories(results: Iterable[Any]) -> dict[str, list[dict[str, float]]]
             }
         out[trial] = [by_epoch[e] for e in sorted(by_epoch)]
     return out
+
+
+def _progress_csv(result: Any) -> Optional[pd.DataFrame]:
+    """The trial's ``progress.csv``, on whatever filesystem Ray stores the experiment."""
+    fs = getattr(result, "filesystem", None)
+    if fs is None:
+        return None
+    try:
+        with fs.open_input_stream(f"{result.path}/progress.csv") as stream:
+            return pd.read_csv(stream)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
 
 
 def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:

@@ -204,3 +204,31 @@ def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
     assert child.data.tags[names.TAG_STATE] == names.STATE_DIVERGED and child.info.status == "FAILED"
     assert child.data.tags[names.TAG_ATTEMPTS] == "1", "a diverged trial is not retried"
     assert steps(client, child.info.run_id, names.EPOCH) == [1]
+
+
+def test_outage_longer_than_the_limit_fails_the_trial_which_ray_retries_after(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    port, root, exp, epochs = free_port(), tmp_path / "mlflow", "fault-long-outage", 4
+    uri = f"http://127.0.0.1:{port}"
+    client = MlflowClient(tracking_uri=uri)
+    log = tmp_path / "sweep.log"
+    with contextlib.ExitStack() as first_server:
+        first_server.enter_context(mlflow_server(root, port))
+        proc = start(tmp_path, log, *COMMON, "search.regularizers=[l2]", "search.num_samples=1",
+                     f"train.epochs={epochs}", "tracking.max_outage_s=2", "cluster.max_failures=20",
+                     f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=long-outage")
+        wait_for(lambda: any(e >= 1 for e in logged_epochs(client, exp).values()), 300,
+                 "the first epoch in MLflow", proc, log)
+    wait_for(lambda: "did not answer for" in log.read_text(errors="replace"), 120,
+             "a trial to give up on the server", proc, log)
+    with mlflow_server(root, port):
+        out = finish(proc, log)
+        assert proc.returncode == 0, out[-4000:]
+        _, children = runs_of(client, exp)
+        assert len(children) == 1
+        child = children[0]
+        assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
+        assert int(child.data.tags[names.TAG_ATTEMPTS]) >= 2, "the trial failed and Ray ran it again"
+        assert_full_history(client, child, epochs)
+    assert "tracking.max_outage_s" in out

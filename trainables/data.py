@@ -24,6 +24,7 @@ from typing import Iterator
 import numpy as np
 
 from trainables.errors import DataError
+from trainables.tf_runtime import import_tensorflow_quietly
 
 DATASETS = ("emnist", "digits", "synthetic")
 EMNIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/matlab.zip"
@@ -89,6 +90,7 @@ def keras_cache_dir() -> Path:
 def load_dataset(spec: DataSpec) -> Dataset:
     """Load ``spec.name`` with its seeded validation split."""
     if spec.name == "emnist":
+        import_tensorflow_quietly()  # the EMNIST path imports Keras, and so TensorFlow
         (x_tr, y_tr), (x_te, y_te) = load_emnist_arrays(spec)
         n_classes = EMNIST_CLASSES
     elif spec.name == "digits":

@@ -8,9 +8,31 @@ oversubscribe the cores Ray gave them.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 _prepared = False
+
+
+def import_tensorflow_quietly() -> Any:
+    """Import TensorFlow with its C++ start-up lines kept off the terminal.
+
+    TensorFlow writes them to file descriptor 2 before its logging is set up, whatever
+    TF_CPP_MIN_LOG_LEVEL says; in the driver they would bury a one-line data error.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow as tf
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return tf
 
 
 def prepare_tensorflow(threads: int | None = None) -> Any:

@@ -1,0 +1,75 @@
+"""Bad input found at run time (unreachable cluster, missing or corrupt data): one line naming the
+problem and the fix, exit code 2, and nothing started (no Ray state, no MLflow store, no results).
+Bad config keys and values are covered in test_configs.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli import launch, launch_env
+from tests.servers import free_port
+
+
+def assert_refused(proc, *phrases: str) -> str:
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    line = lines[0]
+    assert line.startswith("regsweep: error: ") and "Fix:" in line, line
+    for phrase in phrases:
+        assert phrase in line, line
+    return line
+
+
+def assert_nothing_started(cwd: Path) -> None:
+    for left in ("ray_results", "mlflow.db", "mlartifacts"):
+        assert not (cwd / left).exists(), left
+    assert not list((cwd / "outputs").glob("*/results.csv")) if (cwd / "outputs").exists() else True
+
+
+def test_unreachable_cluster_address(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    proc = launch(tmp_path, "data=digits", f"cluster.address={address}", timeout=120)
+    assert_refused(proc, f"cluster.address={address}", "ray start --head")
+    assert_nothing_started(tmp_path)
+
+
+@pytest.fixture
+def keras_home(tmp_path) -> Path:
+    home = tmp_path / "keras-home"
+    (home / "datasets").mkdir(parents=True)
+    return home
+
+
+def test_missing_emnist_offline_says_where_to_put_the_file(tmp_path, keras_home):
+    url = f"http://127.0.0.1:{free_port()}/matlab.zip"  # nothing listens: the download fails at once
+    proc = launch(tmp_path, "data=emnist", f"data.url={url}", env=launch_env(KERAS_HOME=str(keras_home)),
+                  timeout=120)
+    assert_refused(proc, url, "matlab.zip", "data=digits")
+    assert_nothing_started(tmp_path)
+
+
+def test_corrupt_emnist_zip(tmp_path, keras_home):
+    (keras_home / "datasets" / "matlab.zip").write_bytes(b"PK\x03\x04 truncated download")
+    proc = launch(tmp_path, "data=emnist", "data.download=false", env=launch_env(KERAS_HOME=str(keras_home)),
+                  timeout=120)
+    assert_refused(proc, "not a valid zip")
+    assert_nothing_started(tmp_path)
+
+
+def test_corrupt_emnist_cache(tmp_path, keras_home):
+    cache = keras_home / "datasets" / "regsweep"
+    cache.mkdir()
+    (cache / "emnist-balanced.npz").write_bytes(b"garbage, not an npz")
+    proc = launch(tmp_path, "data=emnist", "data.download=false", env=launch_env(KERAS_HOME=str(keras_home)),
+                  timeout=120)
+    assert_refused(proc, "emnist-balanced.npz")
+    assert_nothing_started(tmp_path)
+
+
+def test_resume_of_an_unknown_sweep(tmp_path):
+    proc = launch(tmp_path, "data=digits", "name=never-ran", "resume=true", timeout=120)
+    assert_refused(proc, "no sweep named 'never-ran'")
+    assert_nothing_started(tmp_path)

@@ -3,6 +3,7 @@ keeps its own Ray state, results and MLflow runs, and a twin with the same name 
 
 from __future__ import annotations
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.cli import start
@@ -12,6 +13,7 @@ ARGS = ("data=digits", "search.num_samples=2", "train.epochs=1", "train.batch_si
         "search.regularizers=[l2]", "search.placements=[kernel]")
 
 
+@pytest.mark.slow
 def test_concurrent_sweeps_in_one_directory_do_not_clobber_each_other(tmp_path):
     logs = {key: tmp_path / f"{key}.log" for key in ("twin_a", "twin_b", "other")}
     procs = {

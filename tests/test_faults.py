@@ -206,6 +206,7 @@ def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
     assert steps(client, child.info.run_id, names.EPOCH) == [1]
 
 
+@pytest.mark.slow
 def test_outage_longer_than_the_limit_fails_the_trial_which_ray_retries_after(tmp_path):
     from mlflow.tracking import MlflowClient
 

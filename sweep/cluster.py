@@ -11,8 +11,9 @@ from sweep.config import ClusterConfig
 from trainables.errors import UserError
 from trainables.retry import WORKER_MLFLOW_ENV
 
-#: Quiet TensorFlow's C++ start-up chatter in every Ray worker.
-BASE_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", **WORKER_MLFLOW_ENV}
+#: Quiet TensorFlow's C++ start-up chatter, and GitPython's warnings where MLflow looks for a git
+#: executable that worker images need not have, in every Ray worker.
+BASE_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GIT_PYTHON_REFRESH": "quiet", **WORKER_MLFLOW_ENV}
 #: Driver environment passed on to trials, so they reach a server that needs credentials or TLS.
 PASSED_TO_WORKERS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
                      "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")

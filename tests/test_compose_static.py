@@ -18,7 +18,7 @@ OVERRIDE = REPO / "docker" / "test" / "docker-compose.test.yml"
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.I)
 #: What the test override's variables need to be for `config` to render.
 TEST_ENV = {
-    "POSTGRES_PASSWORD": "x", "MLFLOW_ADMIN_PASSWORD": "x", "BASE_IMAGE": "regsweep-base:local",
+    "POSTGRES_PASSWORD": "x", "MLFLOW_ADMIN_PASSWORD": "x", "MLFLOW_SECRET_KEY": "x", "BASE_IMAGE": "regsweep-base:local",
     "REGSWEEP_IMAGE": "regsweep:local", "RAY_AUTH_TOKEN_FILE": str(REPO / ".env.example"),
     **{k: "1" for k in ("TEST_PG_PORT", "TEST_MLFLOW_PORT", "TEST_RAY_PORT", "TEST_DASHBOARD_PORT",
                         "TEST_CLIENT_PORT", "TEST_AGENT_PORT_HEAD", "TEST_AGENT_PORT_1", "TEST_AGENT_PORT_2",
@@ -49,10 +49,11 @@ def test_no_literal_secret_and_no_default_password(compose):
             if SECRET_WORDS.search(key) and not key.endswith("_PATH"):
                 assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), (name, key, value)
     text = COMPOSE.read_text()
-    assert "postgresql://mlflow:${POSTGRES_PASSWORD}@" in text
-    assert not re.search(r"\$\{(POSTGRES_PASSWORD|MLFLOW_ADMIN_PASSWORD):-", text), "a default password"
+    assert "postgresql+psycopg2://mlflow:${POSTGRES_PASSWORD}@" in text
+    assert not re.search(r"\$\{(POSTGRES_PASSWORD|MLFLOW_ADMIN_PASSWORD|MLFLOW_SECRET_KEY):-", text), "a default"
     example = (REPO / ".env.example").read_text()
-    assert re.search(r"^POSTGRES_PASSWORD=$", example, re.M) and re.search(r"^MLFLOW_ADMIN_PASSWORD=$", example, re.M)
+    for key in ("POSTGRES_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY"):
+        assert re.search(rf"^{key}=$", example, re.M), key
     ignored = (REPO / ".gitignore").read_text().split()
     assert ".env" in ignored and "secrets/" in ignored
 
@@ -73,7 +74,7 @@ def test_servers_have_healthchecks_and_mlflow_is_guarded(compose):
         assert compose["services"][name]["healthcheck"]["test"], name
     command = compose["services"]["mlflow"]["command"]
     assert "--app-name basic-auth" in command and "--allowed-hosts mlflow," in command
-    assert "postgresql://" in command
+    assert "postgresql+psycopg2://" in command
     launcher = compose["services"]["launcher"]["environment"]
     assert launcher["MLFLOW_TRACKING_URI"] == "http://mlflow:5000" and launcher["RAY_HEAD_ADDRESS"] == "ray-head:6379"
 

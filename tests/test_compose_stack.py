@@ -1,0 +1,174 @@
+"""The compose deployment, really run: a Docker engine, our image on a debootstrap base, Postgres,
+MLflow with basic auth, a Ray head with two CPU workers, and a digits sweep through the launcher.
+
+Needs root, Debian's docker.io, docker-compose and debootstrap (``.ci/run`` installs them) and
+access to the package registries for the image build. Run it with ``python -m pytest -m docker``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.servers import free_port, wait_healthy
+from trainables import names
+
+pytestmark = pytest.mark.docker
+
+BASE_IMAGE = "regsweep-base:local"
+IMAGE = "regsweep:local"
+OVERRIDE = REPO / "docker" / "test" / "docker-compose.test.yml"
+N_TRIALS = 4
+PORTS = ("TEST_PG_PORT", "TEST_MLFLOW_PORT", "TEST_RAY_PORT", "TEST_DASHBOARD_PORT", "TEST_CLIENT_PORT",
+         "TEST_AGENT_PORT_HEAD", "TEST_AGENT_PORT_1", "TEST_AGENT_PORT_2", "TEST_AGENT_PORT_LAUNCHER")
+
+
+def sh(*args: str, env: dict | None = None, timeout: int = 1800, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args[:4])}... exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[None]:
+    """A running Docker engine: the one already there, or a dockerd this fixture starts (no bridge,
+    no iptables: every container uses the host network) and stops by pid."""
+    if sh("docker", "info", check=False, timeout=60).returncode == 0:
+        yield
+        return
+    log = open("/tmp/regsweep-dockerd.log", "ab")
+    proc = subprocess.Popen(["dockerd", "--bridge=none", "--iptables=false"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while sh("docker", "info", check=False, timeout=30).returncode != 0:
+        assert time.monotonic() < deadline and proc.poll() is None, "dockerd did not start; see /tmp/regsweep-dockerd.log"
+        time.sleep(1)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def images(engine) -> dict[str, float]:
+    """The debootstrap base and our image on it; returns how long each step took."""
+    took = {}
+    start = time.monotonic()
+    sh(str(REPO / "docker" / "test" / "build-base.sh"), BASE_IMAGE)
+    took["base image"] = time.monotonic() - start
+    start = time.monotonic()
+    sh("docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
+       "-f", "docker/Dockerfile", "-t", IMAGE, ".")
+    took["project image"] = time.monotonic() - start
+    return took
+
+
+class Stack:
+    """The compose project: the real file plus the test override, rendered once with ``config``."""
+
+    def __init__(self, workdir: Path) -> None:
+        token = workdir / "ray_auth_token"
+        token.write_text(secrets.token_hex(32))
+        self.outputs = workdir / "outputs"
+        self.outputs.mkdir()
+        self.env = {
+            "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+            "POSTGRES_PASSWORD": secrets.token_hex(12), "MLFLOW_ADMIN_PASSWORD": "A1-" + secrets.token_hex(12),
+            "MLFLOW_SECRET_KEY": secrets.token_hex(24), "RAY_AUTH_TOKEN_FILE": str(token),
+            "BASE_IMAGE": BASE_IMAGE, "REGSWEEP_IMAGE": IMAGE, "REGSWEEP_WORKER_IMAGE": IMAGE,
+            "REGSWEEP_OUTPUTS": str(self.outputs), **{p: str(free_port()) for p in PORTS},
+        }
+        self.project = f"regsweep-test-{secrets.token_hex(3)}"
+        self.uri = f"http://127.0.0.1:{self.env['TEST_MLFLOW_PORT']}"
+        rendered = sh("docker-compose", "-f", "docker-compose.yml", "-f", str(OVERRIDE), "config", env=self.env).stdout
+        config = yaml.safe_load(rendered)
+        for service in config["services"].values():  # docker refuses published ports on the host network
+            if service.get("network_mode") == "host":
+                service.pop("ports", None)
+        self.file = workdir / "compose.rendered.yml"
+        self.file.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def compose(self, *args: str, timeout: int = 1800, check: bool = True) -> subprocess.CompletedProcess:
+        return sh("docker-compose", "-p", self.project, "--project-directory", str(REPO), "-f", str(self.file),
+                  *args, env=self.env, timeout=timeout, check=check)
+
+    def up(self) -> None:
+        self.compose("up", "-d", "--no-build", "--scale", "ray-worker=0")
+        wait_healthy(self.uri, timeout=300)
+
+    def psql(self, query: str) -> str:
+        return self.compose("exec", "-T", "-e", f"PGPASSWORD={self.env['POSTGRES_PASSWORD']}", "postgres", "psql",
+                            "-h", "127.0.0.1", "-p", self.env["TEST_PG_PORT"], "-U", "mlflow", "-d", "mlflow",
+                            "-tAc", query).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def stack(images, tmp_path_factory) -> Iterator[Stack]:
+    st = Stack(tmp_path_factory.mktemp("compose"))
+    start = time.monotonic()
+    st.compose("build", "postgres")
+    images["postgres image"] = time.monotonic() - start
+    try:
+        start = time.monotonic()
+        st.up()
+        images["stack up"] = time.monotonic() - start
+        yield st
+    finally:
+        st.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
+        print("compose test timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in images.items()))
+
+
+def test_a_sweep_through_the_launcher_runs_on_the_cluster_and_persists(stack, images, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    start = time.monotonic()
+    proc = stack.compose("run", "--rm", "--no-deps", "launcher", "data=digits", f"search.num_samples={N_TRIALS}",
+                         "train.epochs=2", "train.batch_size=64", "scheduler=fifo", "name=compose-sweep",
+                         "tracking.experiment=compose", timeout=1200)
+    images["sweep"] = time.monotonic() - start
+    assert f"=== sweep compose-sweep: {N_TRIALS} trials" in proc.stdout, proc.stdout[-3000:]
+
+    table = pd.read_csv(stack.outputs / "compose-sweep" / "results.csv")
+    assert len(table) == N_TRIALS and set(table["state"]) == {names.STATE_COMPLETED}
+    assert table[names.NODE_ID].nunique() >= 2 and table["node_ip"].nunique() >= 2, table
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{stack.uri}/api/2.0/mlflow/experiments/search?max_results=10", timeout=10)
+    assert refused.value.code == 401
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack.env["MLFLOW_ADMIN_PASSWORD"])
+    client = MlflowClient(tracking_uri=stack.uri)
+
+    def runs() -> tuple[list, list]:
+        exp = client.get_experiment_by_name("compose")
+        found = client.search_runs([exp.experiment_id])
+        return ([r for r in found if r.data.tags.get(names.TAG_ROLE) == names.ROLE_PARENT],
+                [r for r in found if r.data.tags.get(names.TAG_ROLE) == names.ROLE_TRIAL])
+
+    parents, children = runs()
+    assert len(parents) == 1 and len(children) == N_TRIALS
+    assert {c.data.tags[names.TAG_NODE_ID] for c in children} == set(table[names.NODE_ID])
+    assert stack.psql("select count(*) from runs") == str(N_TRIALS + 1), "the runs live in Postgres"
+
+    start = time.monotonic()
+    stack.compose("down", timeout=300)  # keeps the named volumes
+    stack.up()
+    images["down + up"] = time.monotonic() - start
+    parents_after, children_after = runs()
+    assert [p.info.run_id for p in parents_after] == [p.info.run_id for p in parents]
+    assert sorted(c.info.run_id for c in children_after) == sorted(c.info.run_id for c in children)

@@ -27,9 +27,14 @@ def worker_env() -> dict[str, Any]:
 
 
 def preflight(cluster: ClusterConfig, timeout: float = PREFLIGHT_TIMEOUT_S) -> None:
-    """Fail in seconds, before anything starts, when ``host:port`` does not accept connections
-    (``ray.init`` itself would keep retrying for a minute or more)."""
-    if not cluster.address or cluster.address == "auto":
+    """Fail in seconds, before anything starts: a local Ray too small for one trial, or a cluster
+    address that does not accept connections (``ray.init`` would keep retrying for a minute or more)."""
+    if not cluster.address:  # a local Ray gets this machine's CPUs
+        local_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        check_trial_fits([{"Alive": True, "Resources": {"CPU": local_cpus, "GPU": float("inf")}}],
+                         cluster.cpus_per_trial, 0.0)
+        return
+    if cluster.address == "auto":
         return
     host, _, port = cluster.address.rpartition(":")
     try:
@@ -63,15 +68,33 @@ def connect(cluster: ClusterConfig) -> bool:
     return True
 
 
+def check_trial_fits(nodes: list[dict[str, Any]], cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """Refuse a per-trial request that no single node can hold: Ray would keep such a trial PENDING
+    forever (it never spans nodes) while printing autoscaler errors."""
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
+    best_cpu = max((float(r.get("CPU", 0)) for r in alive), default=0.0)
+    best_gpu = max((float(r.get("GPU", 0)) for r in alive), default=0.0)
+    if cpus_per_trial > best_cpu:
+        raise UserError(f"cluster.cpus_per_trial={cpus_per_trial:g} but the largest Ray node has "
+                        f"{best_cpu:g} CPUs, so no trial could ever start",
+                        f"use cluster.cpus_per_trial={best_cpu:g} or less, or add bigger nodes")
+    if gpus_per_trial > best_gpu:
+        raise UserError(f"cluster.gpus_per_trial={gpus_per_trial:g} but the largest Ray node has "
+                        f"{best_gpu:g} GPUs, so no trial could ever start",
+                        "use cluster.gpus_per_trial=0 on a CPU cluster, or add GPU nodes")
+
+
 def cluster_summary() -> dict[str, Any]:
     """CPU/GPU totals and node count of the connected cluster."""
     import ray
 
     res = ray.cluster_resources()
+    nodes = ray.nodes()
     return {
         "cpus": float(res.get("CPU", 0)),
         "gpus": float(res.get("GPU", 0)),
-        "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
+        "nodes": len([n for n in nodes if n.get("Alive")]),
+        "node_list": nodes,
     }
 
 

@@ -93,12 +93,13 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
     started = cluster.connect(cfg.cluster)
     info = None
     try:
-        info = tracking.open_parent_run(uri, cfg, name, data)  # last step before trials: nothing half-logged
-        _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         res = cluster.cluster_summary()
         gpus = tuner.resolve_gpus_per_trial(cfg, res["gpus"])
         _say(f"ray: {res['nodes']} node(s), {res['cpus']:g} CPUs, {res['gpus']:g} GPUs; "
              f"per trial {cfg.cluster.cpus_per_trial:g} CPU, {gpus:g} GPU")
+        cluster.check_trial_fits(res["node_list"], cfg.cluster.cpus_per_trial, gpus)
+        info = tracking.open_parent_run(uri, cfg, name, data)  # last step before trials: nothing half-logged
+        _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         trainable = tuner.make_trainable(cfg, data, gpus, info)
         if cfg.resume:
             _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")

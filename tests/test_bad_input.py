@@ -73,3 +73,19 @@ def test_resume_of_an_unknown_sweep(tmp_path):
     proc = launch(tmp_path, "data=digits", "name=never-ran", "resume=true", timeout=120)
     assert_refused(proc, "no sweep named 'never-ran'")
     assert_nothing_started(tmp_path)
+
+
+def test_a_trial_bigger_than_any_node_is_refused_instead_of_pending_forever(tmp_path):
+    proc = launch(tmp_path, "data=digits", "cluster.cpus_per_trial=64", timeout=300)
+    assert_refused(proc, "cluster.cpus_per_trial=64", "largest Ray node")
+    assert not list((tmp_path / "outputs").glob("*/results.csv")) if (tmp_path / "outputs").exists() else True
+
+
+def test_fit_check_on_gpu_requests():
+    from sweep.cluster import check_trial_fits
+    from trainables.errors import UserError
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}}, {"Alive": False, "Resources": {"GPU": 8.0}}]
+    check_trial_fits(nodes, 8, 1.0)
+    with pytest.raises(UserError, match="gpus_per_trial=2"):
+        check_trial_fits(nodes, 1, 2.0)

@@ -69,12 +69,6 @@ def test_corrupt_emnist_cache(tmp_path, keras_home):
     assert_nothing_started(tmp_path)
 
 
-def test_resume_of_an_unknown_sweep(tmp_path):
-    proc = launch(tmp_path, "data=digits", "name=never-ran", "resume=true", timeout=120)
-    assert_refused(proc, "no sweep named 'never-ran'")
-    assert_nothing_started(tmp_path)
-
-
 def test_a_trial_bigger_than_any_node_is_refused_instead_of_pending_forever(tmp_path):
     proc = launch(tmp_path, "data=digits", "cluster.cpus_per_trial=64", timeout=300)
     assert_refused(proc, "cluster.cpus_per_trial=64", "largest Ray node")

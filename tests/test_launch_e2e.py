@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 
-from tests.conftest import REPO
+from tests.cli import launch
 from trainables import names
 
 
-def _launch(tmp_path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "sweep.launch", *overrides], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 def test_launch_runs_a_tiny_digits_sweep_end_to_end(tmp_path):
-    proc = _launch(tmp_path, "data=digits", "search.num_samples=3", "train.epochs=2", "train.batch_size=64",
+    proc = launch(tmp_path, "data=digits", "search.num_samples=3", "train.epochs=2", "train.batch_size=64",
                    "scheduler.grace_period=1", "scheduler.reduction_factor=2", "name=e2e")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
@@ -38,12 +29,12 @@ def test_launch_runs_a_tiny_digits_sweep_end_to_end(tmp_path):
         assert (run_dir / png).stat().st_size > 0
     assert (tmp_path / "ray_results" / "e2e").is_dir(), "Ray experiment state under ./ray_results/<name>"
     # the same name again is refused (it would clobber the sweep), with the resume hint
-    again = _launch(tmp_path, "data=digits", "search.num_samples=3", "train.epochs=2", "name=e2e")
+    again = launch(tmp_path, "data=digits", "search.num_samples=3", "train.epochs=2", "name=e2e")
     assert again.returncode == 2 and "resume=true" in again.stderr
 
 
 def test_resume_of_an_unknown_sweep_is_refused(tmp_path):
-    proc = _launch(tmp_path, "data=digits", "name=never-ran", "resume=true")
+    proc = launch(tmp_path, "data=digits", "name=never-ran", "resume=true")
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.strip().startswith("regsweep: error: resume: no sweep named 'never-ran'")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.cli import launch
 from tests.conftest import REPO
 from tests.servers import mlflow_server
 from trainables import names
@@ -19,12 +16,6 @@ EXPERIMENT = "e2e-experiment"
 N_TRIALS = 3
 EPOCHS = 2
 ARTIFACT_DIR = REPO / "test-artifacts"
-
-
-def launch(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "sweep.launch", *overrides], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,7 @@ def preflight(cluster: ClusterConfig, timeout: float = PREFLIGHT_TIMEOUT_S) -> N
     address that does not accept connections (``ray.init`` would keep retrying for a minute or more)."""
     if not cluster.address:  # a local Ray gets this machine's CPUs
         local_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        check_trial_fits([{"Alive": True, "Resources": {"CPU": local_cpus, "GPU": float("inf")}}],
-                         cluster.cpus_per_trial, 0.0)
+        check_trial_fits([{"Alive": True, "Resources": {"CPU": local_cpus}}], cluster.cpus_per_trial, 0.0)
         return
     if cluster.address == "auto":
         return

@@ -43,9 +43,8 @@ def records_from_results(results: Iterable[Any]) -> list[TrialRecord]:
     """Turn Ray's ResultGrid into plain records."""
     out = []
     for r in results:
-        metrics = dict(r.metrics or {})
-        trial = str(metrics.get("trial_id") or Path(str(r.path)).name)
-        out.append(TrialRecord(trial=trial, config=dict(r.config or {}), metrics=metrics, error=r.error is not None))
+        out.append(TrialRecord(trial=_trial_id(r), config=dict(r.config or {}), metrics=dict(r.metrics or {}),
+                               error=r.error is not None))
     return out
 
 
@@ -62,7 +61,6 @@ def epoch_histories(results: Iterable[Any]) -> dict[str, list[dict[str, float]]]
                   if f is not None and not f.empty and names.EPOCH in f]
         if not frames:
             continue
-        trial = str(dict(r.metrics or {}).get("trial_id") or Path(str(r.path)).name)
         by_epoch: dict[int, dict[str, float]] = {}
         for row in pd.concat(frames, ignore_index=True).to_dict("records"):
             if pd.isna(row.get(names.EPOCH)):
@@ -71,8 +69,13 @@ def epoch_histories(results: Iterable[Any]) -> dict[str, list[dict[str, float]]]
                 k: float(v) for k, v in row.items()
                 if names.is_trial_metric(k) and not (k in names.LAST_EPOCH_METRICS and pd.isna(v))
             }
-        out[trial] = [by_epoch[e] for e in sorted(by_epoch)]
+        out[_trial_id(r)] = [by_epoch[e] for e in sorted(by_epoch)]
     return out
+
+
+def _trial_id(result: Any) -> str:
+    """Ray's trial id of a result (from its last metrics, else its directory name)."""
+    return str(dict(result.metrics or {}).get("trial_id") or Path(str(result.path)).name)
 
 
 def _progress_csv(result: Any) -> Optional[pd.DataFrame]:

@@ -24,7 +24,7 @@ from sweep.config import SweepConfig
 from trainables import names
 from trainables.data import Dataset
 from trainables.errors import ConfigError, UserError
-from trainables.tracking import TrackingInfo, epoch_batch, find_trial_run, run_status
+from trainables.tracking import TrackingInfo, create_trial_run, epoch_batch, find_trial_run, run_status
 
 EMBEDDED_DB = "mlflow.db"
 EMBEDDED_ARTIFACTS = "mlartifacts"
@@ -172,10 +172,7 @@ def backfill_trial_metrics(info: TrackingInfo, histories: Mapping[str, Sequence[
     for trial_id, rows in histories.items():
         run = find_trial_run(client, info, trial_id)
         if run is None:
-            run = client.create_run(info.experiment_id, run_name=f"trial_{trial_id}", tags={
-                names.TAG_PARENT_RUN: info.parent_run_id, names.TAG_TRIAL_ID: trial_id,
-                names.TAG_SWEEP: info.sweep, names.TAG_ROLE: names.ROLE_TRIAL,
-                names.TAG_STATE: names.STATE_RUNNING})
+            run = create_trial_run(client, info, trial_id, f"trial_{trial_id}")
         logged = {int(m.step) for m in client.get_metric_history(run.info.run_id, names.EPOCH)}
         for row in rows:
             epoch = int(row[names.EPOCH])

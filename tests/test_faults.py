@@ -65,6 +65,11 @@ def logged_epochs(client, experiment: str) -> dict[str, int]:
         return {}
 
 
+def wait_for_first_epoch(client, experiment: str, proc, log: Path) -> None:
+    wait_for(lambda: any(e >= 1 for e in logged_epochs(client, experiment).values()), 300,
+             "a trial's first epoch in MLflow", proc, log)
+
+
 def trial_workers() -> list[psutil.Process]:
     """Ray worker processes that are running a trial right now (Ray names them after the actor)."""
     found = []
@@ -99,8 +104,7 @@ def test_killed_trial_worker_is_retried_into_its_one_child_run(server, tmp_path)
     log = tmp_path / "sweep.log"
     proc = start(tmp_path, log, *COMMON, "search.num_samples=2", f"train.epochs={epochs}",
                  "cluster.max_failures=2", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=kill-trial")
-    wait_for(lambda: any(e >= 1 for e in logged_epochs(client, exp).values()), 300,
-             "the first trial's first epoch in MLflow", proc, log)
+    wait_for_first_epoch(client, exp, proc, log)
     victims = trial_workers()
     assert victims, "a trial worker process is running"
     for victim in victims:
@@ -158,19 +162,25 @@ def test_killed_driver_resumes_into_the_same_parent_without_rerunning_finished_t
     assert f"=== sweep kill-driver: {n} trials" in resumed.stdout
 
 
-def test_mlflow_server_outage_mid_sweep_loses_no_metric(tmp_path):
+def sweep_then_stop_server(tmp_path: Path, experiment: str, *overrides: str):
+    """Start a sweep against a fresh server, stop the server once the first epoch is logged, and
+    return (sweep process, its log, client, server root, port) so the test can bring it back."""
     from mlflow.tracking import MlflowClient
 
-    port, root, exp, epochs = free_port(), tmp_path / "mlflow", "fault-outage", 4
+    port, root = free_port(), tmp_path / "mlflow"
     uri = f"http://127.0.0.1:{port}"
     client = MlflowClient(tracking_uri=uri)
     log = tmp_path / "sweep.log"
-    with contextlib.ExitStack() as first_server:
-        first_server.enter_context(mlflow_server(root, port))
-        proc = start(tmp_path, log, *COMMON, "search.num_samples=2", f"train.epochs={epochs}",
-                     f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=outage")
-        wait_for(lambda: any(e >= 1 for e in logged_epochs(client, exp).values()), 300,
-                 "the first epoch in MLflow", proc, log)
+    with mlflow_server(root, port):
+        proc = start(tmp_path, log, *COMMON, *overrides, f"tracking.uri={uri}", f"tracking.experiment={experiment}")
+        wait_for_first_epoch(client, experiment, proc, log)
+    return proc, log, client, root, port
+
+
+def test_mlflow_server_outage_mid_sweep_loses_no_metric(tmp_path):
+    exp, epochs = "fault-outage", 4
+    proc, log, client, root, port = sweep_then_stop_server(
+        tmp_path, exp, "search.num_samples=2", f"train.epochs={epochs}", "name=outage")
     down_at = time.monotonic()  # the server is stopped here, mid-trial
     time.sleep(6)
     with mlflow_server(root, port):
@@ -208,19 +218,10 @@ def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
 
 @pytest.mark.slow
 def test_outage_longer_than_the_limit_fails_the_trial_which_ray_retries_after(tmp_path):
-    from mlflow.tracking import MlflowClient
-
-    port, root, exp, epochs = free_port(), tmp_path / "mlflow", "fault-long-outage", 4
-    uri = f"http://127.0.0.1:{port}"
-    client = MlflowClient(tracking_uri=uri)
-    log = tmp_path / "sweep.log"
-    with contextlib.ExitStack() as first_server:
-        first_server.enter_context(mlflow_server(root, port))
-        proc = start(tmp_path, log, *COMMON, "search.regularizers=[l2]", "search.num_samples=1",
-                     f"train.epochs={epochs}", "tracking.max_outage_s=2", "cluster.max_failures=20",
-                     f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=long-outage")
-        wait_for(lambda: any(e >= 1 for e in logged_epochs(client, exp).values()), 300,
-                 "the first epoch in MLflow", proc, log)
+    exp, epochs = "fault-long-outage", 4
+    proc, log, client, root, port = sweep_then_stop_server(
+        tmp_path, exp, "search.regularizers=[l2]", "search.num_samples=1", f"train.epochs={epochs}",
+        "tracking.max_outage_s=2", "cluster.max_failures=20", "name=long-outage")
     wait_for(lambda: "did not answer for" in log.read_text(errors="replace"), 120,
              "a trial to give up on the server", proc, log)
     with mlflow_server(root, port):

@@ -62,7 +62,10 @@ def call_with_retry(
             if not transient(exc):
                 raise
             now = clock()
-            started = now if started is None else started
+            if started is None:
+                started = now
+                print(f"regsweep: MLflow unreachable while {what}; retrying for up to {max_outage_s:g}s "
+                      f"({_first_line(exc)})", file=sys.stderr, flush=True)
             waited = now - started
             if waited >= max_outage_s:
                 raise TrackingOutage(
@@ -70,9 +73,6 @@ def call_with_retry(
                     "bring the server back (the trial is retried from its checkpoint), or raise "
                     "tracking.max_outage_s",
                 ) from exc
-            if delay == FIRST_DELAY_S:
-                print(f"regsweep: MLflow unreachable while {what}; retrying for up to {max_outage_s:g}s "
-                      f"({_first_line(exc)})", file=sys.stderr, flush=True)
             sleep(min(delay, max(0.0, max_outage_s - waited)))
             delay = min(delay * 2, MAX_DELAY_S)
             continue

@@ -44,6 +44,14 @@ def find_trial_run(client: Any, info: TrackingInfo, trial_id: str) -> Optional[A
     return runs[0] if runs else None
 
 
+def create_trial_run(client: Any, info: TrackingInfo, trial_id: str, run_name: str,
+                     extra_tags: Mapping[str, str] | None = None) -> Any:
+    """A new child run for ``trial_id`` under the sweep's parent run, marked running."""
+    return client.create_run(info.experiment_id, run_name=run_name, tags={
+        names.TAG_PARENT_RUN: info.parent_run_id, names.TAG_TRIAL_ID: trial_id, names.TAG_SWEEP: info.sweep,
+        names.TAG_ROLE: names.ROLE_TRIAL, names.TAG_STATE: names.STATE_RUNNING, **(extra_tags or {})})
+
+
 class TrialRun:
     """The MLflow child run of one trial."""
 
@@ -55,12 +63,12 @@ class TrialRun:
         self.client = MlflowClient(tracking_uri=info.uri)
         #: The run's final metrics when an earlier attempt already finished it, else None.
         self.finished: Optional[dict[str, float]] = None
-        self.run_id, self.last_logged_epoch, self.attempt = call_with_retry(
+        self.run_id, self.last_logged_epoch = call_with_retry(
             lambda: self._open(trial_id, trial_name, params, node_id),
             f"opening the child run of trial {trial_id}", info.max_outage_s)
         self.sender = BackgroundSender(info.max_outage_s)
 
-    def _open(self, trial_id: str, trial_name: str, params: Mapping[str, Any], node_id: str) -> tuple[str, int, int]:
+    def _open(self, trial_id: str, trial_name: str, params: Mapping[str, Any], node_id: str) -> tuple[str, int]:
         """Find or create the child run (idempotent, so it can be retried); count this attempt.
 
         A run an earlier attempt already ended (the driver died after the trial logged its end but
@@ -69,28 +77,21 @@ class TrialRun:
 
         existing = find_trial_run(self.client, self.info, trial_id)
         if existing is None:
-            run = self.client.create_run(
-                self.info.experiment_id,
-                run_name=trial_name,
-                tags={names.TAG_PARENT_RUN: self.info.parent_run_id, names.TAG_TRIAL_ID: trial_id,
-                      names.TAG_SWEEP: self.info.sweep, names.TAG_ROLE: names.ROLE_TRIAL,
-                      names.TAG_STATE: names.STATE_RUNNING, names.TAG_ATTEMPTS: "1",
-                      names.TAG_NODE_ID: node_id},
-            )
+            run = create_trial_run(self.client, self.info, trial_id, trial_name,
+                                   {names.TAG_ATTEMPTS: "1", names.TAG_NODE_ID: node_id})
             self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-            return run.info.run_id, 0, 1
+            return run.info.run_id, 0
         run_id = existing.info.run_id
         if existing.data.tags.get(names.TAG_STATE) in (names.STATE_COMPLETED, names.STATE_DIVERGED):
             self.finished = dict(existing.data.metrics)
-            steps = self.finished.get(names.EPOCH, 0)
-            return run_id, int(steps), int(existing.data.tags.get(names.TAG_ATTEMPTS, "1"))
+            return run_id, int(self.finished.get(names.EPOCH, 0))
         # a retry of the trial: continue the same run
         history = self.client.get_metric_history(run_id, names.EPOCH)
         attempt = int(existing.data.tags.get(names.TAG_ATTEMPTS, "1")) + 1
         self.client.log_batch(run_id, tags=[RunTag(names.TAG_ATTEMPTS, str(attempt)),
                                             RunTag(names.TAG_NODE_ID, node_id)])
         self.client.update_run(run_id, status="RUNNING")
-        return run_id, int(max((m.step for m in history), default=0)), attempt
+        return run_id, int(max((m.step for m in history), default=0))
 
     def log_epoch(self, metrics: Mapping[str, float], epoch: int) -> None:
         """Queue one epoch's metrics at ``step=epoch``, unless an earlier attempt already logged it."""

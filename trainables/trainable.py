@@ -8,6 +8,7 @@ trial never reads, decodes or downloads data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -32,6 +33,8 @@ ReportFn = Callable[[dict[str, float], Optional[str]], None]
 
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
+#: The key of progress.json that holds the checkpointed epoch's metrics.
+PROGRESS_METRICS = "metrics"
 #: Training settings logged as MLflow params of every trial (threads is a resource detail).
 LOGGED_SETTINGS = ("epochs", "batch_size", "learning_rate", "seed", "sparsity_threshold",
                    "checkpoint_every", "precision")
@@ -140,28 +143,22 @@ def tune_trainable(
         checkpoint = tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None
         tune.report({**metrics, names.NODE_ID: node_id}, checkpoint=checkpoint)
 
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as restore_dir:
-            done = final_metrics(restore_dir, settings)
+    checkpoint = tune.get_checkpoint()  # opened once: on remote storage it is a download
+    with (checkpoint.as_directory() if checkpoint else contextlib.nullcontext()) as restore_dir:
+        done = final_metrics(restore_dir, settings) if restore_dir else None
         if done is not None:  # finished before the driver died: nothing to train or log again
             report(done, None)
             return
+        tracker: Tracker | None = None
+        if tracking is not None:
+            from trainables.tracking import TrialRun
 
-    tracker: Tracker | None = None
-    if tracking is not None:
-        from trainables.tracking import TrialRun
-
-        ctx = tune.get_context()
-        tracker = TrialRun(tracking, ctx.get_trial_id(), ctx.get_trial_name(), trial_params(config, settings),
-                           node_id=node_id)
-        if tracker.finished is not None:  # ended in MLflow, but its last report died with the driver
-            report(tracker.finished, None)
-            return
-    if checkpoint is None:
-        run_trial(config, data, settings, report, tracker=tracker)
-        return
-    with checkpoint.as_directory() as restore_dir:
+            ctx = tune.get_context()
+            tracker = TrialRun(tracking, ctx.get_trial_id(), ctx.get_trial_name(),
+                               trial_params(config, settings), node_id=node_id)
+            if tracker.finished is not None:  # ended in MLflow, but its last report died with the driver
+                report(tracker.finished, None)
+                return
         run_trial(config, data, settings, report, restore_dir=restore_dir, tracker=tracker)
 
 
@@ -170,9 +167,9 @@ def final_metrics(restore_dir: str, settings: TrainSettings) -> dict[str, float]
     finished, else None. A driver killed between a trial's last report and Ray's next state snapshot
     makes ``Tuner.restore`` start that trial again; it then only has to report this again."""
     progress = json.loads((Path(restore_dir) / PROGRESS_FILE).read_text())
-    if progress[names.EPOCH] < settings.epochs or "metrics" not in progress:
+    if progress[names.EPOCH] < settings.epochs or PROGRESS_METRICS not in progress:
         return None
-    return {k: float(v) for k, v in progress["metrics"].items()}
+    return {k: float(v) for k, v in progress[PROGRESS_METRICS].items()}
 
 
 def _report_with_checkpoint(
@@ -185,7 +182,7 @@ def _report_with_checkpoint(
     try:
         model.save(Path(ckpt_dir) / MODEL_FILE)
         (Path(ckpt_dir) / PROGRESS_FILE).write_text(
-            json.dumps({names.EPOCH: int(metrics[names.EPOCH]), "metrics": metrics}))
+            json.dumps({names.EPOCH: int(metrics[names.EPOCH]), PROGRESS_METRICS: metrics}))
         report(metrics, ckpt_dir)  # Ray persists the directory before report() returns
     finally:
         shutil.rmtree(ckpt_dir, ignore_errors=True)

@@ -31,19 +31,27 @@ class SearchConfig:
     num_samples: int = 32
     """How many trials Optuna proposes."""
     regularizers: List[str] = field(default_factory=lambda: list(names.REGULARIZERS))
-    """Regularizers to compare: any of none, l1, l2, elastic_net."""
-    placements: List[str] = field(default_factory=lambda: list(names.PLACEMENTS))
+    """Regularizers to compare: any of none, l1, l2, elastic_net. The none baseline is measured once
+    in every sweep, listed or not."""
+    placements: List[str] = field(default_factory=lambda: [names.KERNEL_BIAS, names.ACTIVITY])
     """Where the penalty goes: any of kernel, bias, activity, kernel_bias."""
-    lambda_low: float = 1e-6
+    lambda_low: float = 1e-5
     """Lower end of lambda's log-uniform range."""
     lambda_high: float = 1e-1
     """Upper end of lambda's log-uniform range."""
     l1_ratio_low: float = 0.0
-    """Lower end of elastic net's l1_ratio (0 = pure L1)."""
+    """Lower end of elastic net's l1_ratio (scikit-learn's meaning: 0 = pure L2)."""
     l1_ratio_high: float = 1.0
-    """Upper end of elastic net's l1_ratio (1 = pure L2)."""
+    """Upper end of elastic net's l1_ratio (1 = pure L1)."""
     seed: int = 0
     """Seed of the multivariate TPE sampler."""
+    startup_trials: int = 8
+    """Trials (points_to_evaluate included) before TPE starts modelling the results."""
+    confirm_seeds: int = 3
+    """Seeds per confirmed config, the search trial's own included: the top configs and the baseline
+    are re-run with train.seed+1, +2, ... so the answer is a mean with a spread. 0 or 1 = off."""
+    confirm_top: int = 1
+    """How many of the best completed penalized configs are confirmed (the baseline always is)."""
     points_to_evaluate: List[Dict[str, Any]] = field(default_factory=list)
     """Known configs to try first (e.g. the article's); each must lie inside the space."""
     max_concurrent_trials: int = 0
@@ -56,9 +64,9 @@ class SchedulerConfig:
 
     name: str = "asha"
     """asha (stop weak trials early) or fifo (run every trial to the end)."""
-    grace_period: int = 2
+    grace_period: int = 5
     """ASHA: epochs every trial gets before it can be stopped (capped at train.epochs)."""
-    reduction_factor: int = 3
+    reduction_factor: int = 4
     """ASHA: keep the top 1/reduction_factor at each rung."""
 
 
@@ -160,6 +168,8 @@ def _validate_train(t: TrainSettings) -> None:
              f"must be >= 1, got {t.checkpoint_every}", "use e.g. train.checkpoint_every=1")
     _require(t.precision in PRECISIONS, "train.precision", f"unknown precision {t.precision!r}",
              f"use one of {', '.join(PRECISIONS)}")
+    _require(t.collapse_after is None or t.collapse_after >= 0, "train.collapse_after",
+             f"must be >= 0, got {t.collapse_after}", "use null (the grace period), 0 (never) or an epoch count")
     _require(t.threads >= 0, "train.threads", f"must be >= 0, got {t.threads}",
              "use 0 to size threads from cluster.cpus_per_trial")
 
@@ -188,9 +198,19 @@ def _validate_search(s: SearchConfig, t: TrainSettings) -> None:
     _require(s.lambda_low < s.lambda_high and math.isfinite(s.lambda_high), "search.lambda_high",
              f"must be greater than search.lambda_low ({s.lambda_high} <= {s.lambda_low})",
              "make lambda_low < lambda_high, e.g. 1e-6 and 1e-1")
-    _require(0.0 <= s.l1_ratio_low <= s.l1_ratio_high <= 1.0, "search.l1_ratio_low",
-             f"need 0 <= l1_ratio_low <= l1_ratio_high <= 1, got [{s.l1_ratio_low}, {s.l1_ratio_high}]",
-             "use values in [0, 1] with low <= high")
+    _require(0.0 <= s.l1_ratio_low <= 1.0, "search.l1_ratio_low",
+             f"must be in [0, 1], got {s.l1_ratio_low}", "use a value in [0, 1] (scikit-learn's l1_ratio)")
+    _require(0.0 <= s.l1_ratio_high <= 1.0, "search.l1_ratio_high",
+             f"must be in [0, 1], got {s.l1_ratio_high}", "use a value in [0, 1] (scikit-learn's l1_ratio)")
+    _require(s.l1_ratio_low <= s.l1_ratio_high, "search.l1_ratio_high",
+             f"must be >= search.l1_ratio_low ({s.l1_ratio_high} < {s.l1_ratio_low})",
+             "make l1_ratio_low <= l1_ratio_high")
+    _require(s.startup_trials >= 1, "search.startup_trials", f"must be >= 1, got {s.startup_trials}",
+             "use e.g. search.startup_trials=8")
+    _require(s.confirm_seeds >= 0, "search.confirm_seeds", f"must be >= 0, got {s.confirm_seeds}",
+             "use e.g. search.confirm_seeds=3, or 0 to skip confirmation")
+    _require(s.confirm_top >= 1, "search.confirm_top", f"must be >= 1, got {s.confirm_top}",
+             "use e.g. search.confirm_top=1 (turn confirmation off with search.confirm_seeds=0)")
     _require(s.max_concurrent_trials >= 0, "search.max_concurrent_trials",
              f"must be >= 0, got {s.max_concurrent_trials}", "use 0 for no limit")
     if t.precision == "mixed_float16" and names.ACTIVITY in s.placements and penalized:

@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from trainables.errors import UserError
+from trainables.errors import SummaryNotLogged, UserError
 
 PROG = "python -m sweep.launch"
 
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"regsweep: error: {exc}", file=sys.stderr)
         return 2
+    except SummaryNotLogged as exc:
+        print(f"regsweep: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nregsweep: interrupted; continue with the same command plus resume=true "
               "(and name=... if it was generated)", file=sys.stderr)

@@ -1,8 +1,10 @@
 """Summary plots (PNG): validation accuracy and sparsity against λ, and the accuracy/sparsity front.
 
-One series per regularizer x placement, λ on a log axis; hollow markers are trials that did not
-train the full budget (stopped early or diverged), so they are not read as equals of completed ones. The Pareto front marks the trials no other
-trial beats on both test accuracy and sparsity.
+One series per regularizer x placement, λ on a log axis, drawn through the mean of each λ's
+completed seeds (confirmation runs add points at the same λ, so their spread shows). Hollow markers
+are trials that did not train the full budget (stopped early or diverged) and crosses are trials that
+collapsed to chance accuracy, so none of them is read as an equal of a completed one. The Pareto
+front marks the trials no other trial beats on both test accuracy and sparsity.
 """
 
 from __future__ import annotations
@@ -52,12 +54,21 @@ def _lambda_plot(df: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
             ax.plot([], [], color="grey", linestyle="--", label="none (baseline)")
             continue
         g = group.dropna(subset=[metric, names.LAMBDA]).sort_values(names.LAMBDA)
-        (line,) = ax.plot(g[names.LAMBDA].astype(float), g[metric], marker="o", label=label)
-        early = g[g["state"] != names.STATE_COMPLETED]
+        state = g[names.COL_STATE]
+        done = g[state == names.STATE_COMPLETED]
+        means = done.groupby(done[names.LAMBDA].astype(float))[metric].mean()
+        (line,) = ax.plot(means.index, means.to_numpy(), marker="o", label=label)
+        ax.plot(done[names.LAMBDA].astype(float), done[metric], linestyle="none", marker=".",
+                color=line.get_color())
+        early = g[state.isin([names.STATE_STOPPED, names.STATE_DIVERGED])]
         ax.plot(early[names.LAMBDA].astype(float), early[metric], linestyle="none", marker="o",
                 color=line.get_color(), markerfacecolor="white", markeredgecolor=line.get_color())
+        collapsed = g[state == names.STATE_COLLAPSED]
+        ax.plot(collapsed[names.LAMBDA].astype(float), collapsed[metric], linestyle="none", marker="x",
+                color=line.get_color(), markersize=8)
     ax.plot([], [], linestyle="none", marker="o", markerfacecolor="white", markeredgecolor="black",
             label="hollow: stopped early / diverged (fewer epochs)")
+    ax.plot([], [], linestyle="none", marker="x", color="black", label="x: collapsed to chance accuracy")
     ax.set_xscale("log")
     ax.set_xlabel("lambda (log scale)")
     ax.set_ylabel(metric)

@@ -10,13 +10,14 @@ from typing import Any, Iterator, Optional
 
 import pandas as pd
 
-from sweep import cluster, summary, tracking, tuner
+from sweep import cluster, ranking, summary, tracking, tuner
 from sweep.config import SweepConfig
 from sweep.plots import write_plots
 from sweep.space import RegularizationSpace
+from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
 from trainables import names
 from trainables.data import Dataset, load_dataset
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, SummaryNotLogged
 
 RESULTS_CSV = "results.csv"
 BEST_CONFIG = "best_config.json"
@@ -36,6 +37,9 @@ class SweepOutcome:
     output_dir: Path
     best_metrics: dict[str, float] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    verdict: Optional[Verdict] = None
+    stats: Optional[pd.DataFrame] = None
+    """One row per config: seeds, mean and sd of validation and test accuracy."""
 
 
 def run_sweep(cfg: SweepConfig) -> SweepOutcome:
@@ -92,6 +96,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
          data: Dataset) -> SweepOutcome:
     started = cluster.connect(cfg.cluster)
     info = None
+    grids: list[Any] = []
     try:
         res = cluster.cluster_summary()
         gpus = tuner.resolve_gpus_per_trial(cfg, res["gpus"])
@@ -107,25 +112,63 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         else:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / SPACE_FILE).write_text(json.dumps(space, indent=2))
-            _say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs, "
-                 f"scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
+            _say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs (the baseline "
+                 f"included), scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
             tune_run = tuner.build_tuner(cfg, name, trainable)
-        results = tune_run.fit()
+        grids.append((names.PHASE_SEARCH, tune_run.fit()))
+        confirm = confirm_configs(cfg, summary.records_from_results(grids[0][1], names.PHASE_SEARCH, cfg.train.seed))
+        if confirm:
+            grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm)))
     except BaseException:
         if info is not None:
             _end_parent_quietly(info, "KILLED")  # resume=true reopens it
         raise
     finally:
         cluster.disconnect(started)
-    outcome = _summarize(cfg, name, out_dir, data, results)
-    filled = tracking.backfill_trial_metrics(info, summary.epoch_histories(results))
-    if filled:
-        _say(f"mlflow: backfilled {filled} epoch(s) from Ray's records that trials had not delivered")
-    tracking.close_trial_runs(info, dict(zip(outcome.table["trial"], outcome.table["state"])))
-    tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics)
+    records = [rec for phase, grid in grids for rec in summary.records_from_results(grid, phase, cfg.train.seed)]
+    outcome = _summarize(cfg, name, out_dir, data, records)
+    try:
+        filled = sum(tracking.backfill_trial_metrics(info, summary.epoch_histories(grid)) for _, grid in grids)
+        if filled:
+            _say(f"mlflow: backfilled {filled} epoch(s) from Ray's records that trials had not delivered")
+        tracking.close_trial_runs(info, dict(zip(outcome.table[names.COL_TRIAL], outcome.table[names.COL_STATE])))
+        tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics,
+                                   verdict=outcome.verdict.headline if outcome.verdict else None)
+    except Exception as exc:  # the results are on disk; say so instead of a traceback
+        _end_parent_quietly(info, "FAILED")
+        raise SummaryNotLogged(f"logging the summary to MLflow failed ({exc.__class__.__name__}: {exc}); "
+                               f"the results are in {out_dir}/") from exc
     _say(f"mlflow: {len(outcome.table)} child runs under parent run {info.parent_run_id}; "
          + ("open the UI with: mlflow ui   (in this directory)" if not cfg.tracking.uri else f"see {uri}"))
     return outcome
+
+
+def confirm_configs(cfg: SweepConfig, search_records: list[summary.TrialRecord]) -> list[dict[str, Any]]:
+    """The confirmation runs: the baseline and the ``search.confirm_top`` best penalized configs that
+    completed, each with seeds train.seed+1 .. train.seed+confirm_seeds-1. Deterministic in the search
+    results, so a resumed sweep asks for the same runs."""
+    if cfg.search.confirm_seeds <= 1:
+        return []
+    stats = ranking.config_stats(summary.trials_table(search_records))
+    runs = []
+    for _, row in ranking.to_confirm(stats, cfg.search.confirm_top).iterrows():
+        params = summary.best_config(row)
+        runs.extend({**params, names.SEED: cfg.train.seed + k} for k in range(1, cfg.search.confirm_seeds))
+    return runs
+
+
+def _confirm(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]]) -> Any:
+    """Train the confirmation runs (or continue them after a crash) and return Ray's results."""
+    from ray import tune
+
+    confirm_name = tuner.confirm_name(name)
+    if cfg.resume and tune.Tuner.can_restore(tuner.experiment_path(cfg, confirm_name)):
+        _say(f"resuming the confirmation runs from {tuner.experiment_path(cfg, confirm_name)}")
+        return tuner.restore_tuner(cfg, confirm_name, trainable).fit()
+    n_configs = len({json.dumps({k: v for k, v in c.items() if k != names.SEED}, sort_keys=True) for c in configs})
+    _say(f"confirming {n_configs} config(s) with {cfg.search.confirm_seeds - 1} more seed(s) each: "
+         f"{len(configs)} runs x {cfg.train.epochs} epochs")
+    return tuner.build_confirm_tuner(cfg, name, trainable, configs).fit()
 
 
 def _end_parent_quietly(info: Any, status: str) -> None:
@@ -137,32 +180,61 @@ def _end_parent_quietly(info: Any, status: str) -> None:
         pass
 
 
-def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, results: Any) -> SweepOutcome:
-    table = summary.trials_table(summary.records_from_results(results))
-    best_row = summary.best_trial(table)
-    best = summary.best_config(best_row) if best_row is not None else None
-    note = summary.lambda_edge_note(best_row, cfg.search) if best_row is not None else None
-    best_metrics = {key: _num(best_row, key) for key in BEST_METRICS} if best_row is not None else {}
+def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
+               records: list[summary.TrialRecord]) -> SweepOutcome:
+    table = summary.trials_table(records)
+    stats = ranking.config_stats(table)
+    sizes = data.sizes()
+    candidates = ranking.confirmed(stats, cfg.search.confirm_seeds)
+    rec_row = ranking.recommend(stats, sizes["val"], candidates if not candidates.empty else None)
+    penalized = (candidates if not candidates.empty else stats)
+    penalized = penalized[penalized[names.REGULARIZER] != names.NONE]
+    best_penalized = ranking.recommend(stats, sizes["val"], penalized) if not penalized.empty else None
+    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search, sizes["test"])
+    if rec_row is not None:
+        best = summary.best_config(rec_row)
+        best_metrics = {names.VAL_ACCURACY: float(rec_row["val_mean"]), names.TEST_ACCURACY: float(rec_row["test_mean"]),
+                        names.SPARSITY: float(rec_row[names.SPARSITY])}
+        extra = {"n_seeds": int(rec_row["n_seeds"]), "val_accuracy_sd": _nan_none(rec_row["val_sd"]),
+                 "test_accuracy_sd": _nan_none(rec_row["test_sd"])}
+    else:  # nothing completed: fall back to the best trial that trained at all
+        row = summary.best_trial(table)
+        best = summary.best_config(row) if row is not None else None
+        best_metrics = {key: _num(row, key) for key in BEST_METRICS} if row is not None else {}
+        extra = {"n_seeds": 1 if row is not None else 0}
+    note = summary.lambda_edge_note(pd.Series(best), cfg.search) if best else None
     files = [summary.write_csv(table, out_dir / RESULTS_CSV)]
     if best is not None:
-        payload = {"sweep": name, "dataset": data.name, "config": best, **best_metrics, "edge_note": note}
+        payload = {"sweep": name, "dataset": data.name, "config": best, **best_metrics, **extra,
+                   "verdict": verdict.headline, "gain_pp": verdict.gain_pp, "gain_se_pp": verdict.gain_se_pp,
+                   "edge_note": note}
         (out_dir / BEST_CONFIG).write_text(json.dumps(payload, indent=2))
         files.append(out_dir / BEST_CONFIG)
+    (out_dir / VERDICT_FILE).write_text(verdict.markdown(name))
+    files.append(out_dir / VERDICT_FILE)
     files.extend(write_plots(table, out_dir))
     print()
     print(f"=== sweep {name}: {len(table)} trials "
-          f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}) ===")
+          f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}), "
+          f"{int(table[names.COL_EPOCHS].sum()) if not table.empty else 0} epochs trained ===")
     print(summary.render_table(table))
+    print("\nper config (completed trials; mean ± sd over seeds):")
+    print(ranking.render_stats(stats))
     if best is not None:
         print(f"\nbest config: {json.dumps(best)}  "
-              f"({names.OBJECTIVE} {best_metrics[names.OBJECTIVE]:.4f})")
+              f"({names.OBJECTIVE} {best_metrics[names.OBJECTIVE]:.4f}, {extra['n_seeds']} seed(s))")
     else:
         print("\nno trial produced a usable result")
+    print(f"\nverdict: {verdict.text()}")
     if note:
         print(f"WARNING: {note}")
     print(f"results: {out_dir}/ ({', '.join(p.name for p in files)})")
     return SweepOutcome(name=name, table=table, best=best, edge_note=note, output_dir=out_dir, files=files,
-                        best_metrics=best_metrics)
+                        best_metrics=best_metrics, verdict=verdict, stats=stats)
+
+
+def _nan_none(value: Any) -> Optional[float]:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _check_new(cfg: SweepConfig, name: str) -> None:

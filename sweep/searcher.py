@@ -1,14 +1,17 @@
-"""OptunaSearch that tells Optuna the truth about how trials ended, and never reruns a twin.
+"""OptunaSearch that tells Optuna the truth about how trials ended, measures the baseline once, and
+never trains a twin.
 
-Stock OptunaSearch reports an ASHA-stopped trial as COMPLETE with its truncated value, which
-biases TPE toward configs that merely learn fast. Here such a trial is told as PRUNED (TPE then
-ranks it below completed trials at its last step), a diverged trial as COMPLETE with the worst
-possible value, and an errored trial as FAIL.
-
-Every trial uses the same seed, so two trials with identical params give identical results; the
-``none`` baseline, which has no other params, would otherwise be proposed again and again. A
-proposal identical to an earlier trial is answered from that trial's outcome and replaced by a
-fresh one (a bounded number of times, so an exhausted space still runs).
+- **The baseline is a control, not a search point.** The tuning playbook's scientific parameters are
+  the regularizer and its placement; ``none`` is the control every gain is stated against. The
+  searcher therefore hands out ``{regularizer: none}`` once, as its first trial, without an Optuna
+  trial behind it, and Optuna's space holds only real penalties. TPE can then not spend the budget
+  re-proposing the baseline or configs that only look like it.
+- **End states.** Stock OptunaSearch reports an ASHA-stopped trial as COMPLETE with its truncated
+  value, which biases TPE toward configs that merely learn fast. Here such a trial is told as PRUNED,
+  a diverged or collapsed trial as COMPLETE with the worst possible value, an errored one as FAIL.
+- **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
+  would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
+  is invented) and replaced by a fresh proposal, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -19,43 +22,70 @@ from ray.tune.search.optuna import OptunaSearch
 
 from trainables import names
 
-#: What Optuna is told for a diverged trial, per objective mode.
+#: What Optuna is told for a diverged or collapsed trial, per objective mode.
 WORST_VALUE = {"max": 0.0, "min": float("inf")}
 #: How many duplicate proposals one suggest() replaces before it accepts a duplicate.
 MAX_DUPLICATE_RETRIES = 25
+#: Optuna user attribute set on a proposal that was dropped as a duplicate (value: the twin's number).
+DUPLICATE_ATTR = "regsweep_duplicate_of"
+#: The baseline's trial config.
+BASELINE_CONFIG: Dict[str, Any] = {names.REGULARIZER: names.NONE}
 
 
 def end_state(result: Optional[Dict[str, Any]], error: bool) -> str:
     """Classify how a trial ended from its last result (shared by searcher and summary)."""
-    if error:
-        return names.STATE_ERRORED
-    if not result:
+    if error or not result:
         return names.STATE_ERRORED
     if result.get(names.DIVERGED):
         return names.STATE_DIVERGED
+    if result.get(names.COLLAPSED):
+        return names.STATE_COLLAPSED
     if result.get(names.FINISHED):
         return names.STATE_COMPLETED
     return names.STATE_STOPPED
 
 
+def is_baseline(config: Optional[Dict[str, Any]]) -> bool:
+    """True for the unregularized control."""
+    return bool(config) and config.get(names.REGULARIZER, names.NONE) == names.NONE  # type: ignore[union-attr]
+
+
 class PruneAwareOptunaSearch(OptunaSearch):
-    """OptunaSearch that distinguishes the four ways a trial ends and skips duplicate configs."""
+    """OptunaSearch with a baseline control, truthful end states and no duplicate trials.
+
+    ``with_baseline``: hand out the ``none`` control as the first trial. ``searchable``: whether the
+    Optuna space has any penalized config at all (False: the baseline is the only trial).
+    """
+
+    def __init__(self, *args: Any, with_baseline: bool = True, searchable: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._baseline_pending = with_baseline
+        self._baseline_trials: set[str] = set()
+        self._searchable = searchable
 
     def suggest(self, trial_id: str) -> Optional[Dict]:
+        if trial_id in self._baseline_trials:
+            return dict(BASELINE_CONFIG)
+        if self._baseline_pending:
+            self._baseline_pending = False
+            self._baseline_trials.add(trial_id)
+            return dict(BASELINE_CONFIG)
+        if not self._searchable:
+            return self.FINISHED
         config = super().suggest(trial_id)
         for _ in range(MAX_DUPLICATE_RETRIES):
-            if not isinstance(config, dict) or trial_id not in self._ot_trials:
+            ot_trial = self._ot_trials.get(trial_id)
+            if not isinstance(config, dict) or ot_trial is None:
                 break
-            ot_trial = self._ot_trials[trial_id]
             twin = self._twin_of(ot_trial)
             if twin is None:
                 break
-            self._answer_from_twin(ot_trial, twin)
-            del self._ot_trials[trial_id]
+            self._drop_duplicate(trial_id, ot_trial, twin)
             config = super().suggest(trial_id)
         return config
 
     def _twin_of(self, ot_trial: Any) -> Any:
+        """An earlier trial with the same params that ran or runs (failed and dropped ones don't count)."""
         from optuna.trial import TrialState
 
         for other in self._ot_study.get_trials(deepcopy=False):
@@ -63,19 +93,26 @@ class PruneAwareOptunaSearch(OptunaSearch):
                 return other
         return None
 
-    def _answer_from_twin(self, ot_trial: Any, twin: Any) -> None:
+    def _drop_duplicate(self, trial_id: str, ot_trial: Any, twin: Any) -> None:
         from optuna.trial import TrialState
 
-        if twin.state == TrialState.COMPLETE:
-            self._ot_study.tell(ot_trial, twin.value, state=TrialState.COMPLETE)
-        elif twin.state == TrialState.PRUNED:
-            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
-        else:  # the twin is still running: its outcome is unknown, so this proposal is void
-            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+        ot_trial.set_user_attr(DUPLICATE_ATTR, twin.number)
+        self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+        del self._ot_trials[trial_id]
+
+    def on_trial_result(self, trial_id: str, result: Dict) -> None:
+        if trial_id in self._baseline_trials:
+            return None
+        return super().on_trial_result(trial_id, result)
 
     def on_trial_complete(
         self, trial_id: str, result: Optional[Dict] = None, error: bool = False
     ) -> None:
+        if trial_id in self._baseline_trials:
+            if error:  # Ray retries an errored trial under the same id: hand the baseline out again then
+                return None
+            self._completed_trials.add(trial_id)
+            return None
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
         from optuna.trial import TrialState
@@ -86,7 +123,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
             return super().on_trial_complete(trial_id, result, error)
         if state == names.STATE_STOPPED:
             self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
-        elif state == names.STATE_DIVERGED:
+        elif state in names.FAILED_CONFIG_STATES:
             self._ot_study.tell(ot_trial, WORST_VALUE[self._mode], state=TrialState.COMPLETE)
         else:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)

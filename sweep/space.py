@@ -1,8 +1,10 @@
 """The Optuna define-by-run search space: conditional, so only valid combinations exist.
 
-``regularizer`` is always chosen; ``placement`` and ``lambda`` (log-uniform) only for a real
-penalty; ``l1_ratio`` only for elastic net. Optuna's multivariate TPE (``group=True``) models the
-conditional branches separately instead of mixing them.
+The space holds only real penalties: ``regularizer`` (l1, l2, elastic_net), then ``placement``,
+``lambda`` (log-uniform) and, for elastic net, ``l1_ratio`` (scikit-learn's meaning: 1 = pure L1).
+The unregularized baseline is not a search point: the searcher measures it once, as the control
+(see ``sweep.searcher``). Optuna's multivariate TPE (``group=True``) models the conditional branches
+separately instead of mixing them.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from sweep.config import SearchConfig
 from trainables import names
 
 
+#: What ``l1_ratio`` means in this version; a sweep started under another meaning cannot resume.
+L1_RATIO_MEANING = "sklearn: 1 = pure L1"
+
+
 class RegularizationSpace:
     """A picklable define-by-run function (Tune pickles the searcher into its experiment state)."""
 
     def __init__(self, search: SearchConfig) -> None:
-        self.regularizers = list(search.regularizers)
+        self.regularizers = [r for r in search.regularizers if r != names.NONE]
         self.placements = list(search.placements)
         self.lambda_range = (float(search.lambda_low), float(search.lambda_high))
         self.l1_ratio_range = (float(search.l1_ratio_low), float(search.l1_ratio_high))
@@ -25,17 +31,21 @@ class RegularizationSpace:
     def __call__(self, trial: Any) -> None:
         """Suggest one configuration on the Optuna ``trial``."""
         reg = trial.suggest_categorical(names.REGULARIZER, self.regularizers)
-        if reg == names.NONE:
-            return None
         trial.suggest_categorical(names.PLACEMENT, self.placements)
         trial.suggest_float(names.LAMBDA, *self.lambda_range, log=True)
         if reg == names.ELASTIC_NET:
             trial.suggest_float(names.L1_RATIO, *self.l1_ratio_range)
         return None
 
+    @property
+    def searchable(self) -> bool:
+        """False when only the baseline was asked for: there is nothing for Optuna to propose."""
+        return bool(self.regularizers)
+
     def fingerprint(self) -> dict[str, Any]:
         """What defines the space; a resumed sweep must have the same one."""
         return {
+            "l1_ratio_meaning": L1_RATIO_MEANING,
             "regularizers": self.regularizers,
             "placements": self.placements,
             "lambda_range": list(self.lambda_range),
@@ -43,12 +53,14 @@ class RegularizationSpace:
         }
 
 
-def make_sampler(seed: int) -> Any:
-    """Seeded multivariate TPE that handles the conditional space."""
+def make_sampler(seed: int, startup_trials: int = 10) -> Any:
+    """Seeded multivariate TPE that handles the conditional space; ``startup_trials`` random (or
+    enqueued) trials come before TPE models the results."""
     import warnings
 
     import optuna
 
     with warnings.catch_warnings():  # multivariate/group are stable in practice but flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                           n_startup_trials=startup_trials)

@@ -20,13 +20,14 @@ from trainables import names
 
 #: Summary columns, in display order.
 COLUMNS = (
-    "trial", "state", names.REGULARIZER, names.PLACEMENT, names.LAMBDA, names.L1_RATIO,
-    "epochs", names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
-    names.ACTIVATION_SPARSITY, "node_ip", names.NODE_ID,
+    names.COL_TRIAL, names.COL_PHASE, names.COL_STATE, names.REGULARIZER, names.PLACEMENT, names.LAMBDA,
+    names.L1_RATIO, names.SEED, names.COL_EPOCHS, names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
+    names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID,
 )
 #: Fraction of the log-λ range at either end that counts as "at the edge".
 EDGE_FRACTION = 0.1
-_STATE_RANK = {names.STATE_COMPLETED: 0, names.STATE_STOPPED: 1, names.STATE_DIVERGED: 2, names.STATE_ERRORED: 3}
+_STATE_RANK = {names.STATE_COMPLETED: 0, names.STATE_STOPPED: 1, names.STATE_COLLAPSED: 2,
+               names.STATE_DIVERGED: 3, names.STATE_ERRORED: 4}
 
 
 @dataclass
@@ -37,14 +38,19 @@ class TrialRecord:
     config: Mapping[str, Any]
     metrics: Mapping[str, Any]
     error: bool
+    phase: str = names.PHASE_SEARCH
+    seed: Optional[int] = None
+    """The weight seed it trained with (a confirmation run's config carries its own)."""
 
 
-def records_from_results(results: Iterable[Any]) -> list[TrialRecord]:
-    """Turn Ray's ResultGrid into plain records."""
+def records_from_results(results: Iterable[Any], phase: str = names.PHASE_SEARCH,
+                         seed: Optional[int] = None) -> list[TrialRecord]:
+    """Turn Ray's ResultGrid into plain records; ``seed`` is the sweep's train.seed."""
     out = []
     for r in results:
-        out.append(TrialRecord(trial=_trial_id(r), config=dict(r.config or {}), metrics=dict(r.metrics or {}),
-                               error=r.error is not None))
+        config = dict(r.config or {})
+        out.append(TrialRecord(trial=_trial_id(r), config=config, metrics=dict(r.metrics or {}),
+                               error=r.error is not None, phase=phase, seed=config.get(names.SEED, seed)))
     return out
 
 
@@ -91,29 +97,32 @@ def _progress_csv(result: Any) -> Optional[pd.DataFrame]:
 
 
 def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
-    """One row per trial, ranked: completed first, then by validation accuracy."""
+    """One row per trial, ranked: completed first, then by validation accuracy; the search trials
+    and the confirmation runs alike (their ``phase`` and ``seed`` columns tell them apart)."""
     rows = []
     for rec in records:
         m, c = rec.metrics, rec.config
         rows.append({
-            "trial": rec.trial,
-            "state": end_state(m, rec.error),
+            names.COL_TRIAL: rec.trial,
+            names.COL_PHASE: rec.phase,
+            names.COL_STATE: end_state(m, rec.error),
             names.REGULARIZER: c.get(names.REGULARIZER, names.NONE),
             names.PLACEMENT: c.get(names.PLACEMENT),
             names.LAMBDA: c.get(names.LAMBDA),
             names.L1_RATIO: c.get(names.L1_RATIO),
-            "epochs": int(m.get(names.EPOCH, 0) or 0),
+            names.SEED: rec.seed,
+            names.COL_EPOCHS: int(m.get(names.EPOCH, 0) or 0),
             names.VAL_ACCURACY: m.get(names.VAL_ACCURACY),
             names.TEST_ACCURACY: m.get(names.TEST_ACCURACY),
             names.SPARSITY: m.get(names.SPARSITY),
             names.ACTIVATION_SPARSITY: m.get(names.ACTIVATION_SPARSITY),
-            "node_ip": m.get("node_ip"),
+            names.COL_NODE_IP: m.get(names.COL_NODE_IP),
             names.NODE_ID: m.get(names.NODE_ID),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     if df.empty:
         return df
-    df["_rank"] = df["state"].map(_STATE_RANK)
+    df["_rank"] = df[names.COL_STATE].map(_STATE_RANK)
     df["_acc"] = pd.to_numeric(df[names.VAL_ACCURACY], errors="coerce").fillna(-1.0)
     df = df.sort_values(["_rank", "_acc"], ascending=[True, False], kind="stable")
     return df.drop(columns=["_rank", "_acc"]).reset_index(drop=True)
@@ -121,7 +130,7 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
 
 def best_trial(df: pd.DataFrame) -> Optional[pd.Series]:
     """The top-ranked trial that completed or was stopped early, if any."""
-    usable = df[df["state"].isin([names.STATE_COMPLETED, names.STATE_STOPPED])]
+    usable = df[df[names.COL_STATE].isin([names.STATE_COMPLETED, names.STATE_STOPPED])]
     return None if usable.empty else usable.iloc[0]
 
 
@@ -159,7 +168,8 @@ def render_table(df: pd.DataFrame) -> str:
     formats: dict[str, Any] = {
         **{col: "{:.4f}" for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
                                      names.ACTIVATION_SPARSITY)},
-        names.LAMBDA: "{:.3g}", names.L1_RATIO: "{:.2f}", names.PLACEMENT: "{}", "node_ip": "{}",
+        names.LAMBDA: "{:.3g}", names.L1_RATIO: "{:.2f}", names.PLACEMENT: "{}", names.COL_NODE_IP: "{}",
+        names.SEED: lambda v: str(int(v)),
         names.NODE_ID: lambda v: str(v)[:8],  # enough to tell nodes apart; the CSV has it whole
     }
     for col, fmt in formats.items():
@@ -178,7 +188,7 @@ def _dash_or(value: Any, fmt: Any) -> str:
 
 def state_counts(df: pd.DataFrame) -> dict[str, int]:
     """How many trials ended in each state."""
-    return {str(k): int(v) for k, v in df["state"].value_counts().items()} if not df.empty else {}
+    return {str(k): int(v) for k, v in df[names.COL_STATE].value_counts().items()} if not df.empty else {}
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:

@@ -185,8 +185,9 @@ def backfill_trial_metrics(info: TrackingInfo, histories: Mapping[str, Sequence[
 
 
 def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[Mapping[str, Any]],
-                      best_metrics: Mapping[str, float], status: str = "FINISHED") -> None:
-    """Attach the summary artifacts and best config to the parent run and end it."""
+                      best_metrics: Mapping[str, float], status: str = "FINISHED",
+                      verdict: Optional[str] = None) -> None:
+    """Attach the summary artifacts, best config and verdict to the parent run and end it."""
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
@@ -194,7 +195,9 @@ def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[
     for path in files:
         client.log_artifact(info.parent_run_id, str(path), artifact_path="summary")
     if best is not None:
-        client.set_tag(info.parent_run_id, "regsweep.best_config", json.dumps(best))
+        client.set_tag(info.parent_run_id, names.TAG_BEST_CONFIG, json.dumps(best))
+    if verdict:
+        client.set_tag(info.parent_run_id, names.TAG_VERDICT, verdict)
     now = int(time.time() * 1000)
     metrics = [Metric(f"best_{k}", float(v), now, 0) for k, v in best_metrics.items() if v == v]
     if metrics:

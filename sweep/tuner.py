@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.config import SweepConfig
-from sweep.searcher import PruneAwareOptunaSearch
+from sweep.searcher import PruneAwareOptunaSearch, is_baseline
 from sweep.space import RegularizationSpace, make_sampler
 from trainables import names
 from trainables.data import Dataset
@@ -18,6 +18,8 @@ from trainables.trainable import tune_trainable
 
 #: GPU share per trial when the config leaves it to us and the cluster has GPUs.
 AUTO_GPU_SHARE = 0.25
+#: Appended to a sweep's name for the Ray experiment of its confirmation runs.
+CONFIRM_SUFFIX = "-confirm"
 
 
 def resolve_storage_path(cfg: SweepConfig) -> str:
@@ -36,9 +38,13 @@ def resolve_gpus_per_trial(cfg: SweepConfig, cluster_gpus: float) -> float:
 
 
 def trial_settings(cfg: SweepConfig) -> TrainSettings:
-    """Training settings with TensorFlow's threads sized to the CPUs each trial gets."""
+    """Training settings with TensorFlow's threads sized to the CPUs each trial gets, and the
+    collapse check at the scheduler's grace period unless the config sets it."""
     threads = cfg.train.threads or max(1, int(cfg.cluster.cpus_per_trial))
-    return replace(cfg.train, threads=threads)
+    collapse_after = cfg.train.collapse_after
+    if collapse_after is None:
+        collapse_after = min(cfg.scheduler.grace_period, cfg.train.epochs)
+    return replace(cfg.train, threads=threads, collapse_after=collapse_after)
 
 
 def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float,
@@ -51,27 +57,23 @@ def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float,
 
 
 def build_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
-    """A fresh Tuner for sweep ``name``."""
+    """A fresh Tuner for sweep ``name``: the baseline first, then Optuna's proposals."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
 
+    space = RegularizationSpace(cfg.search)
+    points = [dict(p) for p in cfg.search.points_to_evaluate if not is_baseline(dict(p))]
     searcher = PruneAwareOptunaSearch(
-        space=RegularizationSpace(cfg.search),
+        space=space,
         metric=names.OBJECTIVE,
         mode=names.OBJECTIVE_MODE,
-        sampler=make_sampler(cfg.search.seed),
-        points_to_evaluate=[dict(p) for p in cfg.search.points_to_evaluate] or None,
+        sampler=make_sampler(cfg.search.seed, cfg.search.startup_trials),
+        points_to_evaluate=points or None,
         study_name=name,
+        with_baseline=True,
+        searchable=space.searchable,
     )
-    if cfg.scheduler.name == "asha":
-        scheduler: Any = ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=cfg.train.epochs,
-            grace_period=min(cfg.scheduler.grace_period, cfg.train.epochs),
-            reduction_factor=cfg.scheduler.reduction_factor,
-        )
-    else:
-        scheduler = FIFOScheduler()
+    scheduler: Any = make_asha(cfg) if cfg.scheduler.name == "asha" else FIFOScheduler()
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -87,8 +89,59 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
     )
 
 
+def make_asha(cfg: SweepConfig) -> Any:
+    """ASHA on the objective that never stops the baseline: the control must be measured at full
+    budget, and its rung values are the first bar every other trial has to clear."""
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class BaselineKeepingASHA(ASHAScheduler):
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+            action = super().on_trial_result(tune_controller, trial, result)
+            if action == TrialScheduler.STOP and is_baseline(trial.config):
+                self._num_stopped -= 1
+                return TrialScheduler.CONTINUE
+            return action
+
+    return BaselineKeepingASHA(
+        time_attr="training_iteration",
+        max_t=cfg.train.epochs,
+        grace_period=min(cfg.scheduler.grace_period, cfg.train.epochs),
+        reduction_factor=cfg.scheduler.reduction_factor,
+    )
+
+
+def confirm_name(name: str) -> str:
+    """The Ray experiment name of sweep ``name``'s confirmation runs."""
+    return f"{name}{CONFIRM_SUFFIX}"
+
+
+def build_confirm_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]]) -> Any:
+    """A Tuner that trains each of ``configs`` (params plus a ``seed``) once, to the full budget."""
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    # every key a run may set must exist in the param space; a run leaves the ones it lacks at None
+    placeholders = {key: None for key in (*names.SEARCH_PARAMS, names.SEED)}
+    return tune.Tuner(
+        trainable,
+        param_space=placeholders,
+        tune_config=tune.TuneConfig(
+            metric=names.OBJECTIVE,
+            mode=names.OBJECTIVE_MODE,
+            search_alg=BasicVariantGenerator(points_to_evaluate=[dict(c) for c in configs]),
+            scheduler=FIFOScheduler(),
+            num_samples=len(configs),
+            max_concurrent_trials=cfg.search.max_concurrent_trials or None,
+            reuse_actors=True,
+        ),
+        run_config=_run_config(cfg, confirm_name(name)),
+    )
+
+
 def restore_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
-    """The Tuner of an interrupted sweep, continuing its searcher state and unfinished trials."""
+    """The Tuner of an interrupted sweep (or its confirmation runs), continuing its searcher state
+    and unfinished trials."""
     from ray import tune
 
     return tune.Tuner.restore(

@@ -28,3 +28,10 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A dataset is missing, cannot be downloaded, or is corrupt."""
+
+
+class SummaryNotLogged(Exception):
+    """Every trial finished and the summary is on disk, but writing it to MLflow failed.
+
+    The launcher prints one line and exits with code 1; the parent run is marked FAILED.
+    """

@@ -11,6 +11,8 @@ PLACEMENT = "placement"
 LAMBDA = "lambda"
 L1_RATIO = "l1_ratio"
 SEARCH_PARAMS = (REGULARIZER, PLACEMENT, LAMBDA, L1_RATIO)
+#: Trial config key of a confirmation run's weight seed (search trials use ``train.seed``).
+SEED = "seed"
 
 # --- choices ---
 NONE = "none"
@@ -47,6 +49,8 @@ TEST_ACCURACY = "test_accuracy"
 # --- end-state flags reported with the last result (1.0 = true) ---
 FINISHED = "finished"
 DIVERGED = "diverged"
+#: Validation accuracy stayed at chance level after the grace period: the trial stopped itself.
+COLLAPSED = "collapsed"
 
 #: Reported to Tune with every result (not an MLflow metric): the Ray node that trained the epoch.
 NODE_ID = "node_id"
@@ -59,13 +63,26 @@ OBJECTIVE_MODE = "max"
 STATE_COMPLETED = "completed"
 STATE_STOPPED = "stopped_early"
 STATE_DIVERGED = "diverged"
+STATE_COLLAPSED = "collapsed"
 STATE_ERRORED = "errored"
 STATE_RUNNING = "running"
+#: End states that say the config is bad (told to Optuna as the worst value, never retried).
+FAILED_CONFIG_STATES = (STATE_DIVERGED, STATE_COLLAPSED)
+
+# --- summary columns (results.csv) besides the params and metrics above ---
+COL_TRIAL = "trial"
+COL_STATE = "state"
+COL_EPOCHS = "epochs"
+COL_NODE_IP = "node_ip"
+#: search (proposed by Optuna) or confirm (a top config re-run with another seed)
+COL_PHASE = "phase"
+PHASE_SEARCH = "search"
+PHASE_CONFIRM = "confirm"
 
 
 #: Every metric a trial logs to its MLflow child run each epoch (besides per-layer sparsity).
 TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM, ACTIVATION_SPARSITY,
-                 FINISHED, DIVERGED, TEST_LOSS, TEST_ACCURACY)
+                 FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY)
 #: Logged only at the last epoch.
 LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY)
 
@@ -89,6 +106,9 @@ TAG_ATTEMPTS = "regsweep.attempts"
 #: The Ray node the trial's latest attempt ran on.
 TAG_NODE_ID = "regsweep.node_id"
 TAG_COMMAND = "regsweep.command"
+#: On the parent run: the recommended config (JSON) and the verdict's headline.
+TAG_BEST_CONFIG = "regsweep.best_config"
+TAG_VERDICT = "regsweep.verdict"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_PARENT_RUN = "mlflow.parentRunId"
 #: Tells the MLflow UI to open the experiment on its training-runs view, not the GenAI overview.

@@ -1,9 +1,10 @@
 """The regularizer factory: a validated spec and the Keras objects it puts on each layer.
 
 Keras string ids are traps ("l1l2" silently means no penalty, "l1_l2" raises), so the factory always
-builds regularizer objects and passes ``float(lambda)``. Elastic net follows
-regularization-concepts.txt: penalty = lambda * ((1 - a) * |w|_1 + a * |w|^2), so Keras gets
-``L1L2(l1=lambda * (1 - a), l2=lambda * a)``.
+builds regularizer objects and passes ``float(lambda)``. Elastic net's mixing ``l1_ratio`` (a) has
+scikit-learn's meaning (``sklearn.linear_model.ElasticNet``: 1 = pure L1, 0 = pure L2), so users of
+the ecosystem read it the way they already do: penalty = lambda * (a * |w|_1 + (1 - a) * |w|^2),
+and Keras gets ``L1L2(l1=lambda * a, l2=lambda * (1 - a))``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class RegularizerSpec:
     lam: float = 0.0
     """Penalty strength lambda; must be > 0 unless kind is none."""
     l1_ratio: float | None = None
-    """Elastic-net mixing a in [0, 1] (0 = pure L1, 1 = pure L2); elastic_net only."""
+    """Elastic-net mixing a in [0, 1], scikit-learn's l1_ratio (1 = pure L1, 0 = pure L2)."""
 
     def __post_init__(self) -> None:
         if self.kind not in names.REGULARIZERS:
@@ -64,7 +65,7 @@ class RegularizerSpec:
                 raise ConfigError(
                     names.L1_RATIO,
                     f"elastic_net needs l1_ratio in [0, 1], got {a!r}",
-                    "pass l1_ratio between 0 (pure L1) and 1 (pure L2)",
+                    "pass l1_ratio between 0 (pure L2) and 1 (pure L1), as in scikit-learn",
                 )
         elif self.l1_ratio is not None:
             raise ConfigError(
@@ -95,7 +96,7 @@ class RegularizerSpec:
             return 0.0, float(self.lam)
         if self.kind == names.ELASTIC_NET:
             a = float(self.l1_ratio)  # type: ignore[arg-type]
-            return float(self.lam) * (1.0 - a), float(self.lam) * a
+            return float(self.lam) * a, float(self.lam) * (1.0 - a)
         return 0.0, 0.0
 
     def as_params(self) -> dict[str, Any]:

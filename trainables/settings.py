@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -18,7 +19,8 @@ class TrainSettings:
     learning_rate: float = 1e-3
     """Adam learning rate (Keras' default, as in the seed)."""
     seed: int = 0
-    """Weight-init and shuffle seed; every trial uses the same one, so trials differ only by config."""
+    """Weight-init and shuffle seed of search trials: all use the same one, so they differ only by config.
+    Confirmation runs use seed+1, seed+2, ..."""
     sparsity_threshold: float = 1e-3
     """A kernel weight with |w| below this counts as zero in the sparsity metrics."""
     activation_batch: int = 256
@@ -27,5 +29,8 @@ class TrainSettings:
     """Checkpoint the model every k epochs (and always at the last one)."""
     precision: str = "float32"
     """float32 | mixed_bfloat16 | mixed_float16 (float16 overflows activity penalties)."""
+    collapse_after: Optional[int] = None
+    """Stop a trial whose validation accuracy is still at chance level after this many epochs (state
+    collapsed); null = the scheduler's grace period, 0 = never."""
     threads: int = 0
     """TensorFlow threads per trial process; 0 = TensorFlow's default. The launcher sets it."""

@@ -82,7 +82,7 @@ class TrialRun:
             self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
             return run.info.run_id, 0
         run_id = existing.info.run_id
-        if existing.data.tags.get(names.TAG_STATE) in (names.STATE_COMPLETED, names.STATE_DIVERGED):
+        if existing.data.tags.get(names.TAG_STATE) in (names.STATE_COMPLETED, *names.FAILED_CONFIG_STATES):
             self.finished = dict(existing.data.metrics)
             return run_id, int(self.finished.get(names.EPOCH, 0))
         # a retry of the trial: continue the same run
@@ -171,7 +171,7 @@ def epoch_batch(metrics: Mapping[str, float], epoch: int) -> list[Any]:
 
 def run_status(state: str) -> str:
     """MLflow run status for a trial end state."""
-    return "FAILED" if state in (names.STATE_DIVERGED, names.STATE_ERRORED) else "FINISHED"
+    return "FAILED" if state in (*names.FAILED_CONFIG_STATES, names.STATE_ERRORED) else "FINISHED"
 
 
 def finite_metric(value: float) -> float:

@@ -14,12 +14,13 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Callable, Mapping, Optional, Protocol
 
 import numpy as np
 
 from trainables import names
+from trainables.collapse import chance_ceiling, is_collapsed
 from trainables.data import Dataset
 from trainables.model import build_model
 from trainables.regularizers import RegularizerSpec
@@ -37,7 +38,7 @@ PROGRESS_FILE = "progress.json"
 PROGRESS_METRICS = "metrics"
 #: Training settings logged as MLflow params of every trial (threads is a resource detail).
 LOGGED_SETTINGS = ("epochs", "batch_size", "learning_rate", "seed", "sparsity_threshold",
-                   "checkpoint_every", "precision")
+                   "checkpoint_every", "precision", "collapse_after")
 
 
 class Tracker(Protocol):
@@ -51,10 +52,17 @@ class Tracker(Protocol):
 
 
 def trial_params(config: Mapping[str, Any], settings: TrainSettings) -> dict[str, Any]:
-    """The contract params of a trial plus its training settings."""
+    """The contract params of a trial plus its training settings (with the trial's own seed)."""
     params = RegularizerSpec.from_trial_config(config).as_params()
-    params.update({k: v for k, v in asdict(settings).items() if k in LOGGED_SETTINGS})
+    params.update({k: v for k, v in asdict(settings_for(config, settings)).items() if k in LOGGED_SETTINGS})
     return params
+
+
+def settings_for(config: Mapping[str, Any], settings: TrainSettings) -> TrainSettings:
+    """The sweep's settings, with the weight seed of a confirmation run when its config carries one."""
+    if config.get(names.SEED) is None:
+        return settings
+    return replace(settings, seed=int(config[names.SEED]))
 
 
 def run_trial(
@@ -71,6 +79,7 @@ def run_trial(
     epoch after the one it holds, with the saved weights and optimizer state.
     """
     spec = RegularizerSpec.from_trial_config(config)
+    settings = settings_for(config, settings)
     tf = prepare_tensorflow(settings.threads)
     import keras
 
@@ -89,6 +98,7 @@ def run_trial(
     val_ds = _pipeline(tf, data.x_val, data.y_val, settings, shuffle=False)
     probe = _scale(data.x_val[: settings.activation_batch])
     terminate_on_nan = keras.callbacks.TerminateOnNaN()
+    ceiling = chance_ceiling(data.y_val, data.n_classes)
 
     last: dict[str, float] = {}
     for epoch in range(done + 1, settings.epochs + 1):
@@ -103,12 +113,15 @@ def run_trial(
         ).history
         metrics = _epoch_metrics(model, history, val_ds, epoch)
         diverged = not math.isfinite(metrics[names.LOSS])
+        collapsed = not diverged and is_collapsed(metrics[names.VAL_ACCURACY], epoch, ceiling,
+                                                  settings.collapse_after or 0)
         metrics.update(kernel_sparsity(model_kernels(model), settings.sparsity_threshold).as_metrics())
         metrics[names.ACTIVATION_SPARSITY] = model_activation_sparsity(model, probe)
         is_last = epoch == settings.epochs
         metrics[names.DIVERGED] = float(diverged)
-        metrics[names.FINISHED] = float(is_last or diverged)
-        if is_last and not diverged:
+        metrics[names.COLLAPSED] = float(collapsed)
+        metrics[names.FINISHED] = float(is_last or diverged or collapsed)
+        if is_last and not diverged and not collapsed:
             test_loss, test_acc = model.evaluate(
                 _pipeline(tf, data.x_test, data.y_test, settings, shuffle=False), verbose=0
             )
@@ -116,14 +129,15 @@ def run_trial(
             metrics[names.TEST_ACCURACY] = float(test_acc)
         if tracker is not None:  # before report(): Tune may end the trial at its last report
             tracker.log_epoch(metrics, epoch)
-            if is_last and not diverged:
+            if is_last and not diverged and not collapsed:
                 tracker.log_model(model, probe[:1])
-            if is_last or diverged:
-                tracker.close(names.STATE_DIVERGED if diverged else names.STATE_COMPLETED)
-        write_ckpt = not diverged and (is_last or epoch % settings.checkpoint_every == 0)
+            if is_last or diverged or collapsed:
+                tracker.close(names.STATE_DIVERGED if diverged else
+                              names.STATE_COLLAPSED if collapsed else names.STATE_COMPLETED)
+        write_ckpt = not diverged and (is_last or collapsed or epoch % settings.checkpoint_every == 0)
         _report_with_checkpoint(model, metrics, report, write_ckpt)
         last = metrics
-        if diverged:  # a NaN model cannot recover: end cleanly, never retry
+        if diverged or collapsed:  # a NaN model or one at chance level: end cleanly, never retry
             break
     keras.backend.clear_session()
     return last

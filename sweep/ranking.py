@@ -1,0 +1,148 @@
+"""Noise-aware ranking of configs: every config is a mean over its seeds, with a spread.
+
+One trial is one draw: on a validation split of a few hundred examples, two configs that differ by
+one example cannot be told apart. So the summary groups the completed trials of each config (the
+search trial and its confirmation runs), ranks configs by their mean, and treats two configs as equal
+when their difference is within ``NOISE_Z`` standard errors. Among configs equal to the best within
+noise, the simplest wins: no regularization first, then the smallest λ (the tuning playbook's
+preference for the least intervention that does the job).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import pandas as pd
+
+from trainables import names
+
+#: Standard errors a difference must exceed to count as real (about 95% two-sided).
+NOISE_Z = 2.0
+#: The params that identify a config (the seed does not).
+CONFIG_KEYS = (names.REGULARIZER, names.PLACEMENT, names.LAMBDA, names.L1_RATIO)
+#: Columns of the per-config table, in display order.
+STATS_COLUMNS = (*CONFIG_KEYS, "n_seeds", "val_mean", "val_sd", "test_mean", "test_sd", names.SPARSITY)
+
+
+def config_label(row: Any) -> str:
+    """A short human name: ``L2 on activity, λ=0.01`` or ``no regularization``."""
+    reg = row[names.REGULARIZER]
+    if reg == names.NONE:
+        return "no regularization"
+    label = f"{regularizer_name(reg)} on {str(row[names.PLACEMENT]).replace('_', ' and ')}, λ={float(row[names.LAMBDA]):.2g}"
+    ratio = row.get(names.L1_RATIO)
+    if reg == names.ELASTIC_NET and ratio is not None and not pd.isna(ratio):
+        label += f", l1_ratio={float(ratio):.2f}"
+    return label
+
+
+_REG_NAMES = {names.L1: "L1", names.L2: "L2", names.ELASTIC_NET: "elastic net"}
+
+
+def regularizer_name(reg: str) -> str:
+    """How people write a regularizer: L1, L2, elastic net."""
+    return _REG_NAMES.get(reg, reg)
+
+
+def config_stats(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per config over its completed trials: seeds, mean and sd of val and test accuracy,
+    ranked by mean validation accuracy (best first)."""
+    done = table[table[names.COL_STATE] == names.STATE_COMPLETED].copy()
+    if done.empty:
+        return pd.DataFrame(columns=list(STATS_COLUMNS))
+    for key in CONFIG_KEYS:  # NaN never equals NaN: group on a printable key instead
+        done[f"_k_{key}"] = done[key].map(lambda v: "-" if v is None or pd.isna(v) else repr(v))
+    rows = []
+    for _, group in done.groupby([f"_k_{k}" for k in CONFIG_KEYS], sort=False):
+        first = group.iloc[0]
+        val = pd.to_numeric(group[names.VAL_ACCURACY], errors="coerce").dropna()
+        test = pd.to_numeric(group[names.TEST_ACCURACY], errors="coerce").dropna()
+        rows.append({
+            **{k: first[k] for k in CONFIG_KEYS},
+            "n_seeds": int(len(group)),
+            "val_mean": float(val.mean()), "val_sd": _sd(val),
+            "test_mean": float(test.mean()) if len(test) else float("nan"), "test_sd": _sd(test),
+            names.SPARSITY: float(pd.to_numeric(group[names.SPARSITY], errors="coerce").mean()),
+        })
+    stats = pd.DataFrame(rows, columns=list(STATS_COLUMNS))
+    return stats.sort_values("val_mean", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _sd(values: pd.Series) -> float:
+    return float(values.std(ddof=1)) if len(values) >= 2 else float("nan")
+
+
+def binomial_sd(accuracy: float, n_examples: int) -> float:
+    """The spread of an accuracy measured on ``n_examples`` examples: the noise floor of one seed."""
+    p = min(max(accuracy, 0.0), 1.0)
+    return math.sqrt(max(p * (1.0 - p), 1e-6) / max(1, n_examples))
+
+
+def diff_se(a: Any, b: Any, metric: str, n_examples: int) -> float:
+    """Standard error of ``mean(a) - mean(b)`` for ``metric`` (val or test). A config measured with
+    one seed (or with seeds that happened to agree) gets at least the binomial spread of its split."""
+    return math.sqrt(_var_of_mean(a, metric, n_examples) + _var_of_mean(b, metric, n_examples))
+
+
+def _var_of_mean(row: Any, metric: str, n_examples: int) -> float:
+    n = max(1, int(row["n_seeds"]))
+    mean, sd = float(row[f"{metric}_mean"]), float(row[f"{metric}_sd"])
+    floor = binomial_sd(mean, n_examples)
+    sd = floor if math.isnan(sd) else max(sd, floor)
+    return sd * sd / n
+
+
+def simplicity(row: Any) -> tuple[int, float]:
+    """Sort key: none first, then the smallest λ."""
+    if row[names.REGULARIZER] == names.NONE:
+        return (0, 0.0)
+    return (1, float(row[names.LAMBDA]))
+
+
+def recommend(stats: pd.DataFrame, n_val: int, candidates: Optional[pd.DataFrame] = None) -> Optional[pd.Series]:
+    """The config to recommend: among ``candidates`` (default: every config), those whose mean
+    validation accuracy is within noise of the best; of those, the simplest."""
+    pool = stats if candidates is None else candidates
+    if pool.empty:
+        return None
+    best = pool.iloc[int(pool["val_mean"].to_numpy().argmax())]
+    tied = [row for _, row in pool.iterrows()
+            if best["val_mean"] - row["val_mean"] <= NOISE_Z * diff_se(best, row, "val", n_val)]
+    return min(tied, key=simplicity)
+
+
+def confirmed(stats: pd.DataFrame, seeds: int) -> pd.DataFrame:
+    """The configs measured with at least ``seeds`` seeds (all of them when that is 1 or less)."""
+    return stats if seeds <= 1 else stats[stats["n_seeds"] >= seeds]
+
+
+def baseline_row(stats: pd.DataFrame) -> Optional[pd.Series]:
+    """The unregularized control's row, if it completed."""
+    rows = stats[stats[names.REGULARIZER] == names.NONE]
+    return None if rows.empty else rows.iloc[0]
+
+
+def to_confirm(stats: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The baseline plus the ``top`` best penalized configs, by mean validation accuracy."""
+    penalized = stats[stats[names.REGULARIZER] != names.NONE].head(top)
+    base = stats[stats[names.REGULARIZER] == names.NONE].head(1)
+    return pd.concat([base, penalized], ignore_index=True)
+
+
+def render_stats(stats: pd.DataFrame) -> str:
+    """The per-config table for the terminal: mean ± sd (n seeds)."""
+    if stats.empty:
+        return "(no completed trials)"
+    lines = [f"{'config':<48} {'seeds':>5} {'val_accuracy':>17} {'test_accuracy':>17} {'sparsity':>8}"]
+    for _, row in stats.iterrows():
+        lines.append(f"{config_label(row):<48} {int(row['n_seeds']):>5} "
+                     f"{_pm(row['val_mean'], row['val_sd']):>17} {_pm(row['test_mean'], row['test_sd']):>17} "
+                     f"{float(row[names.SPARSITY]):>8.4f}")
+    return "\n".join(lines)
+
+
+def _pm(mean: float, sd: float) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.4f}" if math.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"

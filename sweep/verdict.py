@@ -1,0 +1,125 @@
+"""The verdict: the sweep's answer in plain words, with how much to trust it.
+
+It names the recommended regularizer, where and how strong, and its gain over no regularization in
+percentage points of test accuracy, with the standard error of that gain and the seeds behind it.
+A gain within ``NOISE_Z`` standard errors is never called an improvement: the verdict then says that
+no regularizer helped. Caveats follow: a gain within noise, a best λ on the edge of the range, a
+regularizer with too few finished trials to judge, and penalties that collapsed or diverged above
+some λ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pandas as pd
+
+from sweep.config import SearchConfig
+from sweep.ranking import NOISE_Z, config_label, diff_se, regularizer_name
+from sweep.summary import lambda_edge_note
+from trainables import names
+
+#: A searched regularizer with fewer trials than this run to the full budget gets a caveat.
+MIN_FINISHED_PER_KIND = 2
+VERDICT_FILE = "verdict.md"
+
+
+@dataclass
+class Verdict:
+    """The answer and its caveats."""
+
+    headline: str
+    caveats: list[str] = field(default_factory=list)
+    gain_pp: Optional[float] = None
+    """Test accuracy of the recommendation minus the baseline's, in percentage points."""
+    gain_se_pp: Optional[float] = None
+    """Standard error of that gain, in percentage points."""
+    helped: bool = False
+    """True only when a penalty beats the baseline by more than its noise."""
+
+    def text(self) -> str:
+        """The verdict as printed: the headline, then one line per caveat."""
+        return "\n".join([self.headline, *(f"  caveat: {c}" for c in self.caveats)])
+
+    def markdown(self, sweep: str) -> str:
+        """The verdict as ``verdict.md``."""
+        body = [f"# Verdict of sweep {sweep}", "", self.headline, ""]
+        if self.caveats:
+            body += ["Caveats:", "", *(f"- {c}" for c in self.caveats), ""]
+        return "\n".join(body)
+
+
+def make_verdict(
+    table: pd.DataFrame,
+    stats: pd.DataFrame,
+    recommended: Optional[pd.Series],
+    best_penalized: Optional[pd.Series],
+    search: SearchConfig,
+    n_test: int,
+) -> Verdict:
+    """Build the verdict from the trial table, the per-config stats and the recommendation."""
+    base = stats[stats[names.REGULARIZER] == names.NONE]
+    caveats = _collapse_caveats(table) + _few_trials_caveats(table, search)
+    if recommended is None:
+        return Verdict("No trial finished its budget: there is no answer to give.", caveats)
+    if base.empty:
+        return Verdict(f"Best: {config_label(recommended)}. The baseline did not finish, so no gain can be "
+                       "stated against no regularization.", caveats)
+    base_row = base.iloc[0]
+    candidate = recommended if recommended[names.REGULARIZER] != names.NONE else best_penalized
+    if candidate is None:
+        return Verdict(f"Only the baseline finished ({_acc(base_row)}): no regularizer could be compared.",
+                       caveats)
+    gain = 100.0 * (float(candidate["test_mean"]) - float(base_row["test_mean"]))
+    se = 100.0 * diff_se(candidate, base_row, "test", n_test)
+    seeds = _seeds(candidate, base_row)
+    figure = f"{gain:+.1f} ± {se:.1f} pp test accuracy over no regularization ({seeds})"
+    helped = recommended[names.REGULARIZER] != names.NONE and gain > NOISE_Z * se
+    if helped:
+        edge = lambda_edge_note(recommended, search)
+        caveats = ([edge] if edge else []) + caveats
+        return Verdict(f"{config_label(recommended)}: {figure}.", caveats, gain, se, True)
+    why = ("its gain is within noise" if gain > 0 else "it does not beat no regularization")
+    headline = (f"No regularizer helped: keep no regularization. The best penalty, {config_label(candidate)}, "
+                f"gives {figure}; {why}.")
+    caveats = [f"the gain ({gain:+.1f} pp) is within {NOISE_Z:g} standard errors ({NOISE_Z * se:.1f} pp): "
+               "more seeds (search.confirm_seeds) or a larger validation split would tell"] + caveats
+    return Verdict(headline, caveats, gain, se, False)
+
+
+def _acc(row: Any) -> str:
+    return f"test accuracy {float(row['test_mean']):.4f}"
+
+
+def _seeds(a: Any, b: Any) -> str:
+    na, nb = int(a["n_seeds"]), int(b["n_seeds"])
+    return f"{na} seeds each" if na == nb else f"{na} seeds against {nb}"
+
+
+def _collapse_caveats(table: pd.DataFrame) -> list[str]:
+    """Per regularizer: the smallest λ at which a trial collapsed to chance or diverged."""
+    out = []
+    for state, verb in ((names.STATE_COLLAPSED, "collapsed to chance accuracy"), (names.STATE_DIVERGED, "diverged")):
+        bad = table[table[names.COL_STATE] == state]
+        for reg, group in bad.groupby(names.REGULARIZER, sort=True):
+            lams = pd.to_numeric(group[names.LAMBDA], errors="coerce").dropna()
+            if lams.empty:
+                continue
+            out.append(f"{regularizer_name(str(reg))} {verb} at λ ≥ {lams.min():.2g} ({len(group)} trial{'s' if len(group) > 1 else ''})")
+    return out
+
+
+def _few_trials_caveats(table: pd.DataFrame, search: SearchConfig) -> list[str]:
+    """Searched regularizers with fewer than MIN_FINISHED_PER_KIND trials that ran the full budget."""
+    out = []
+    search_rows = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
+    for reg in search.regularizers:
+        if reg == names.NONE:
+            continue
+        finished = search_rows[(search_rows[names.REGULARIZER] == reg)
+                               & (search_rows[names.COL_STATE] == names.STATE_COMPLETED)]
+        if len(finished) < MIN_FINISHED_PER_KIND:
+            out.append(f"too few trials of {reg}: {len(finished)} ran the full budget, so its best λ is "
+                       "barely searched (raise search.num_samples)")
+    return out

@@ -164,19 +164,19 @@ def run_regsweep(data_name: str, epochs: int, seed: int, num_samples: int, workd
 
 
 def curve_from_experiments(paths: Sequence[Path], max_epochs: int) -> tuple[list[tuple[int, float]], int]:
-    """Best-so-far test accuracy against epochs trained, from Ray's per-trial ``progress.csv``.
+    """Best-so-far test accuracy against epochs trained, from Ray's per-trial ``result.json``.
 
     Every reported epoch is an event at its timestamp; when a trial finishes its full budget, it
-    competes on validation accuracy, and the curve takes the test accuracy of the best so far."""
+    competes on validation accuracy, and the curve takes the test accuracy of the best so far.
+    (``progress.csv`` cannot be used: its columns are fixed by the first epoch, which has no test
+    accuracy.)"""
     events = []
     for path in paths:
-        for progress in sorted(path.glob("*/progress.csv")):
-            try:
-                df = pd.read_csv(progress)
-            except (pd.errors.EmptyDataError, OSError):
-                continue
-            for row in df.to_dict("records"):
-                events.append((float(row.get("timestamp", 0)), row))
+        for result_file in sorted(path.glob("*/result.json")):
+            for line in result_file.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    events.append((float(row.get("timestamp", 0)), row))
     events.sort(key=lambda e: e[0])
     curve, done, best_val, best_test = [], 0, -1.0, float("nan")
     for _, row in events:
@@ -284,10 +284,14 @@ def bench_search(args: argparse.Namespace) -> int:
     cache: dict[str, float] = {}
     for run in runs:
         run.quality = retrain_quality(data, run.answer, args.epochs, range(args.retrain_seeds), cache)
+    return write_report(runs, out, {"data": args.data, "num_samples": args.num_samples, "epochs": args.epochs,
+                                    "seeds": seeds, "retrained": cache})
+
+
+def write_report(runs: Sequence[MethodRun], out: Path, meta: dict[str, Any]) -> int:
+    """Write search.json, search.md and best_so_far.png, and print the table."""
     table = summarize(runs)
-    payload = {"data": args.data, "num_samples": args.num_samples, "epochs": args.epochs, "seeds": seeds,
-               "runs": [run.__dict__ for run in runs], "summary": table.to_dict("records"),
-               "retrained": cache}
+    payload = {**meta, "runs": [run.__dict__ for run in runs], "summary": table.to_dict("records")}
     (out / "search.json").write_text(json.dumps(payload, indent=2, default=str))
     (out / "search.md").write_text(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
     plot_curves(runs, out / "best_so_far.png")

@@ -53,7 +53,13 @@ class SearchConfig:
     confirm_top: int = 1
     """How many of the best completed penalized configs are confirmed (the baseline always is)."""
     points_to_evaluate: List[Dict[str, Any]] = field(default_factory=list)
-    """Known configs to try first (e.g. the article's); each must lie inside the space."""
+    """Your own known configs to try first; each must lie inside the space."""
+    article_points: bool = True
+    """Also try first the article's penalized runs (lambda=0.01, and L2 on activity at 0.1) that lie
+    inside the space."""
+    baseline: bool = True
+    """Measure the unregularized control first (at full budget, never stopped early): every gain is
+    stated against it. Turn off only when the sweep must not spend a trial on it."""
     max_concurrent_trials: int = 0
     """At most this many trials at once; 0 = as many as the resources allow."""
 

@@ -80,16 +80,16 @@ def binomial_sd(accuracy: float, n_examples: int) -> float:
 
 
 def diff_se(a: Any, b: Any, metric: str, n_examples: int) -> float:
-    """Standard error of ``mean(a) - mean(b)`` for ``metric`` (val or test). A config measured with
-    one seed (or with seeds that happened to agree) gets at least the binomial spread of its split."""
+    """Standard error of ``mean(a) - mean(b)`` for ``metric`` (val or test), from the spread over
+    seeds. A config measured with one seed has no spread to show, so it gets the binomial spread of
+    its split; seeds that happen to agree still count as at least one example apart."""
     return math.sqrt(_var_of_mean(a, metric, n_examples) + _var_of_mean(b, metric, n_examples))
 
 
 def _var_of_mean(row: Any, metric: str, n_examples: int) -> float:
     n = max(1, int(row["n_seeds"]))
     mean, sd = float(row[f"{metric}_mean"]), float(row[f"{metric}_sd"])
-    floor = binomial_sd(mean, n_examples)
-    sd = floor if math.isnan(sd) else max(sd, floor)
+    sd = binomial_sd(mean, n_examples) if n == 1 or math.isnan(sd) else max(sd, 1.0 / max(1, n_examples))
     return sd * sd / n
 
 

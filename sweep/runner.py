@@ -13,7 +13,7 @@ import pandas as pd
 from sweep import cluster, ranking, summary, tracking, tuner
 from sweep.config import SweepConfig
 from sweep.plots import write_plots
-from sweep.space import RegularizationSpace
+from sweep.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
 from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
 from trainables import names
 from trainables.data import Dataset, load_dataset
@@ -47,7 +47,7 @@ def run_sweep(cfg: SweepConfig) -> SweepOutcome:
     sweep, and write the summary. Bad input fails before any server, Ray or trial starts."""
     name = cfg.sweep_name()
     out_dir = Path(cfg.output_dir).expanduser().resolve() / name
-    space = RegularizationSpace(cfg.search).fingerprint()
+    space = results_fingerprint(cfg)
     with _sweep_lock(out_dir):
         if cfg.resume:  # checked under the lock: a twin may have just created the sweep
             _check_resumable(cfg, name, out_dir, space)
@@ -251,10 +251,19 @@ def _check_resumable(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str
     if not tune.Tuner.can_restore(tuner.experiment_path(cfg, name)):
         raise ConfigError("resume", f"no sweep named {name!r} to resume in {tuner.resolve_storage_path(cfg)}",
                           "check name= and cluster.storage_path=, or drop resume=true to start a new sweep")
-    saved = out_dir / SPACE_FILE
-    if saved.exists() and json.loads(saved.read_text()) != space:
-        raise ConfigError("search", f"the search space differs from the one sweep {name!r} started with",
-                          "resume with the original search.* settings, or start a new sweep under another name")
+    saved_file = out_dir / SPACE_FILE
+    if not saved_file.exists():
+        return
+    saved = json.loads(saved_file.read_text())
+    if started_with_old_l1_ratio(saved):
+        raise ConfigError("search.l1_ratio", f"sweep {name!r} was started when l1_ratio meant the L2 share "
+                          "(1 = pure L2); it now follows scikit-learn (1 = pure L1)",
+                          "start a new sweep under another name; resuming would mix two meanings")
+    key = first_difference(saved, space)
+    if key is not None:
+        raise ConfigError(key, f"differs from the value sweep {name!r} started with "
+                          f"({saved.get(key)!r} then, {space.get(key)!r} now), and it changes results",
+                          f"resume with the original {key}, or start a new sweep under another name")
 
 
 def _num(row: Any, key: str) -> float:

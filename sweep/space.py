@@ -15,6 +15,36 @@ from sweep.config import SearchConfig
 from trainables import names
 
 
+#: The penalized runs of keras-regularizers-emnist.txt (its "none" run is the baseline); elastic net
+#: l1=l2=0.01 is lambda=0.02, l1_ratio=0.5.
+ARTICLE_POINTS: tuple[dict[str, Any], ...] = (
+    {names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01},
+    {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.01},
+    {names.REGULARIZER: names.L1, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01},
+    {names.REGULARIZER: names.L1, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.01},
+    {names.REGULARIZER: names.ELASTIC_NET, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.02, names.L1_RATIO: 0.5},
+    {names.REGULARIZER: names.ELASTIC_NET, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.02,
+     names.L1_RATIO: 0.5},
+    {names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.1},
+)
+
+
+def start_points(search: SearchConfig) -> list[dict[str, Any]]:
+    """The penalized configs Optuna tries first: the user's points, then (with
+    ``search.article_points``) the article's runs that lie inside the space, each once."""
+    points = [dict(p) for p in search.points_to_evaluate if p.get(names.REGULARIZER, names.NONE) != names.NONE]
+    if search.article_points:
+        points += [dict(p) for p in ARTICLE_POINTS if _inside(p, search) and dict(p) not in points]
+    return points
+
+
+def _inside(point: dict[str, Any], search: SearchConfig) -> bool:
+    ratio = point.get(names.L1_RATIO)
+    return (point[names.REGULARIZER] in search.regularizers and point[names.PLACEMENT] in search.placements
+            and search.lambda_low <= point[names.LAMBDA] <= search.lambda_high
+            and (ratio is None or search.l1_ratio_low <= ratio <= search.l1_ratio_high))
+
+
 #: What ``l1_ratio`` means in this version; a sweep started under another meaning cannot resume.
 L1_RATIO_MEANING = "sklearn: 1 = pure L1"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sweep.config import SweepConfig
 from sweep.searcher import PruneAwareOptunaSearch, is_baseline
-from sweep.space import RegularizationSpace, make_sampler
+from sweep.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
 from trainables.data import Dataset
 from trainables.settings import TrainSettings
@@ -62,7 +62,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
     from ray.tune.schedulers import FIFOScheduler
 
     space = RegularizationSpace(cfg.search)
-    points = [dict(p) for p in cfg.search.points_to_evaluate if not is_baseline(dict(p))]
+    points = start_points(cfg.search)
     searcher = PruneAwareOptunaSearch(
         space=space,
         metric=names.OBJECTIVE,
@@ -70,7 +70,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
         sampler=make_sampler(cfg.search.seed, cfg.search.startup_trials),
         points_to_evaluate=points or None,
         study_name=name,
-        with_baseline=True,
+        with_baseline=cfg.search.baseline,
         searchable=space.searchable,
     )
     scheduler: Any = make_asha(cfg) if cfg.scheduler.name == "asha" else FIFOScheduler()

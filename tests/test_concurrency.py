@@ -10,7 +10,7 @@ from tests.cli import start
 from trainables import names
 
 ARGS = ("data=digits", "search.num_samples=2", "train.epochs=1", "train.batch_size=64", "scheduler=fifo",
-        "search.regularizers=[l2]", "search.placements=[kernel]")
+        "search.regularizers=[l2]", "search.placements=[kernel]", "search.confirm_seeds=0")
 
 
 @pytest.mark.slow

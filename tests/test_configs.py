@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sweep.space import start_points
 from sweep.compose import CONF_DIR, load_config
 from sweep.config import SweepConfig
 from tests.cli import launch
@@ -44,7 +45,7 @@ def test_smoke_preset_shrinks_everything_and_article_preset_seeds_its_points():
     smoke = load_config(["preset=smoke"])
     assert smoke.data.name == "digits" and smoke.train.epochs <= 2 and smoke.search.num_samples <= 4
     article = load_config(["search=article"])
-    assert len(article.search.points_to_evaluate) == 8
+    assert article.search.article_points and len(start_points(article.search)) == 7, "the article's penalized runs"
     assert {"regularizer": "l2", "placement": "activity", "lambda": 0.1} in article.search.points_to_evaluate
 
 
@@ -75,8 +76,12 @@ BAD = [
     (["resume=true"], "resume", "needs the name"),
     (["tracking.max_outage_s=0"], "tracking.max_outage_s", "> 0"),
     (["train.precision=mixed_float16"], "train.precision", "overflows"),
-    (["search.points_to_evaluate=[{regularizer: l2, placement: kernel, lambda: 5.0}]"],
+    (["search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 5.0}]"],
      "search.points_to_evaluate[0]", "outside"),
+    # regression: the bad key used to be named l1_ratio_low even when l1_ratio_high was wrong
+    (["search.l1_ratio_high=1.5"], "search.l1_ratio_high", "[0, 1]"),
+    (["search.confirm_seeds=-1"], "search.confirm_seeds", ">= 0"),
+    (["train.collapse_after=-2"], "train.collapse_after", ">= 0"),
 ]
 
 

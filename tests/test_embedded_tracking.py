@@ -17,7 +17,7 @@ def test_embedded_store_takes_four_concurrent_trials_without_lock_errors(tmp_pat
     proc = subprocess.run(
         [sys.executable, "-m", "sweep.launch", "data=digits", "search.num_samples=4", "train.epochs=1",
          "train.batch_size=64", "scheduler=fifo", "cluster.cpus_per_trial=0.5",
-         "search.max_concurrent_trials=4", "name=four"],
+         "search.max_concurrent_trials=4", "search.confirm_seeds=0", "name=four"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -20,7 +20,7 @@ from trainables import names
 
 #: One trial at a time, small batches so an epoch lasts long enough to be interrupted.
 COMMON = ("data=digits", "train.batch_size=16", "scheduler=fifo", "search.max_concurrent_trials=1",
-          "search.regularizers=[none,l2]", "search.placements=[kernel]")
+          "search.regularizers=[none,l2]", "search.placements=[kernel]", "search.confirm_seeds=0")
 #: Logged at every epoch (test_* only at the last).
 PER_EPOCH = [m for m in names.TRIAL_METRICS if m not in names.LAST_EPOCH_METRICS]
 TERMINAL = {names.STATE_COMPLETED, names.STATE_STOPPED, names.STATE_DIVERGED, names.STATE_ERRORED}
@@ -201,7 +201,7 @@ def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
     uri, client = server
     exp = "fault-divergence"
     proc = launch(tmp_path, "data=digits", "train.batch_size=64", "train.epochs=3", "search.num_samples=1",
-                  "search.regularizers=[l1]", "search.placements=[kernel]", "search.lambda_low=1e37",
+                  "search.baseline=false", "search.confirm_seeds=0", "search.regularizers=[l1]", "search.placements=[kernel]", "search.lambda_low=1e37",
                   "search.lambda_high=1e38", "cluster.max_failures=3", f"tracking.uri={uri}",
                   f"tracking.experiment={exp}", "name=diverge")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # no usable trial
@@ -220,7 +220,8 @@ def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
 def test_outage_longer_than_the_limit_fails_the_trial_which_ray_retries_after(tmp_path):
     exp, epochs = "fault-long-outage", 4
     proc, log, client, root, port = sweep_then_stop_server(
-        tmp_path, exp, "search.regularizers=[l2]", "search.num_samples=1", f"train.epochs={epochs}",
+        tmp_path, exp, "search.regularizers=[l2]", "search.baseline=false", "search.num_samples=1",
+        f"train.epochs={epochs}",
         "tracking.max_outage_s=2", "cluster.max_failures=20", "name=long-outage")
     wait_for(lambda: "did not answer for" in log.read_text(errors="replace"), 120,
              "a trial to give up on the server", proc, log)

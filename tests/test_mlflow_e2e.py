@@ -26,7 +26,7 @@ def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow")
     with mlflow_server(root / "server") as uri:
         proc = launch(root, "data=digits", f"search.num_samples={N_TRIALS}", f"train.epochs={EPOCHS}",
-                      "train.batch_size=64", "scheduler=fifo", f"tracking.uri={uri}",
+                      "train.batch_size=64", "scheduler=fifo", "search.confirm_seeds=0", f"tracking.uri={uri}",
                       f"tracking.experiment={EXPERIMENT}", f"name={SWEEP}")
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
         client = MlflowClient(tracking_uri=uri)

@@ -47,15 +47,33 @@ def test_none_ignores_lambda_and_adds_nothing():
 
 
 @pytest.mark.parametrize("alpha, lam", [(0.0, 0.1), (1.0, 0.1), (0.25, 0.02), (0.5, 0.02)])
-def test_elastic_net_maps_to_l1l2_with_lambda_split_by_ratio(alpha, lam):
+def test_elastic_net_l1_ratio_follows_scikit_learn(alpha, lam):
+    """l1_ratio is scikit-learn's: the L1 share, so penalty = lam * (a*|w|_1 + (1-a)*|w|^2)."""
     spec = RegularizerSpec(names.ELASTIC_NET, names.KERNEL, lam, alpha)
-    assert spec.penalty_weights() == pytest.approx((lam * (1 - alpha), lam * alpha))
+    assert spec.penalty_weights() == pytest.approx((lam * alpha, lam * (1 - alpha)))
     reg = spec.layer_kwargs()["kernel_regularizer"]
     assert type(reg).__name__ == "L1L2"
-    assert reg.get_config() == {"l1": pytest.approx(lam * (1 - alpha)), "l2": pytest.approx(lam * alpha)}
+    assert reg.get_config() == {"l1": pytest.approx(lam * alpha), "l2": pytest.approx(lam * (1 - alpha))}
     w = np.array([[1.0, -2.0], [0.5, 0.0]], dtype="float32")
-    expected = lam * ((1 - alpha) * np.abs(w).sum() + alpha * np.square(w).sum())
+    expected = lam * (alpha * np.abs(w).sum() + (1 - alpha) * np.square(w).sum())
     assert float(reg(w)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("alpha, twin", [(1.0, names.L1), (0.0, names.L2)])
+def test_built_model_penalty_with_l1_ratio_one_is_pure_l1_and_zero_is_pure_l2(alpha, twin):
+    """On a built model: elastic net at l1_ratio=1 adds exactly L1's penalty (scikit-learn's meaning),
+    at 0 exactly L2's. With the old meaning (1 = pure L2) the first case fails."""
+    import keras
+
+    def penalty(spec: RegularizerSpec) -> float:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(3)
+        model = build_model(10, spec)
+        model(np.zeros((1, 28, 28, 1), "float32"))
+        return float(sum(float(x) for x in model.losses))
+
+    en = penalty(RegularizerSpec(names.ELASTIC_NET, names.KERNEL, 0.01, alpha))
+    assert en > 0 and en == pytest.approx(penalty(RegularizerSpec(twin, names.KERNEL, 0.01)), rel=1e-5)
 
 
 def test_keras_objects_get_python_floats():

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from sweep.config import SearchConfig
-from sweep.searcher import PruneAwareOptunaSearch
+from sweep.searcher import DUPLICATE_ATTR, PruneAwareOptunaSearch
 from sweep.space import RegularizationSpace, make_sampler
 from trainables import names
 from trainables.regularizers import RegularizerSpec
@@ -35,17 +35,15 @@ def test_space_yields_only_valid_combinations(sampler):
     for params in _study_params(search, 120, sampler):
         reg = params[names.REGULARIZER]
         seen.add(reg)
-        if reg == names.NONE:
-            assert params == {names.REGULARIZER: names.NONE}, "no lambda or placement for none"
-        else:
-            assert params[names.PLACEMENT] in names.PLACEMENTS
-            assert 1e-5 <= params[names.LAMBDA] <= 1e-2
+        assert reg != names.NONE, "the baseline is a control measured once, never a search point"
+        assert params[names.PLACEMENT] in names.PLACEMENTS
+        assert 1e-5 <= params[names.LAMBDA] <= 1e-2
         if reg == names.ELASTIC_NET:
             assert 0.2 <= params[names.L1_RATIO] <= 0.8
         else:
             assert names.L1_RATIO not in params, "l1_ratio only for elastic net"
         RegularizerSpec.from_trial_config(params)  # every proposal builds
-    assert seen == set(names.REGULARIZERS)
+    assert seen == {names.L1, names.L2, names.ELASTIC_NET}
 
 
 def test_space_respects_a_restricted_choice():
@@ -59,42 +57,67 @@ def test_space_is_picklable_for_tune_experiment_state():
     assert pickle.loads(pickle.dumps(space)).fingerprint() == space.fingerprint()
 
 
-def _searcher(**kwargs) -> PruneAwareOptunaSearch:
-    return PruneAwareOptunaSearch(space=RegularizationSpace(SearchConfig(**kwargs)), metric=names.OBJECTIVE,
-                                  mode="max", sampler=make_sampler(0), study_name="t")
+def _searcher(with_baseline: bool = True, points=None, **kwargs) -> PruneAwareOptunaSearch:
+    space = RegularizationSpace(SearchConfig(**kwargs))
+    return PruneAwareOptunaSearch(space=space, metric=names.OBJECTIVE, mode="max", sampler=make_sampler(0),
+                                  study_name="t", points_to_evaluate=points, with_baseline=with_baseline,
+                                  searchable=space.searchable)
 
 
 def test_searcher_tells_optuna_how_each_trial_ended():
     from optuna.trial import TrialState
 
-    s = _searcher()
-    for i in range(4):
+    s = _searcher(with_baseline=False)
+    for i in range(5):
         s.suggest(f"t{i}")
         s.on_trial_result(f"t{i}", {names.OBJECTIVE: 0.5, "training_iteration": 1})
     s.on_trial_complete("t0", {names.OBJECTIVE: 0.9, names.FINISHED: 1.0, names.DIVERGED: 0.0})
     s.on_trial_complete("t1", {names.OBJECTIVE: 0.6, names.FINISHED: 0.0, names.DIVERGED: 0.0})
     s.on_trial_complete("t2", {names.OBJECTIVE: 0.1, names.FINISHED: 1.0, names.DIVERGED: 1.0})
     s.on_trial_complete("t3", {names.OBJECTIVE: 0.7}, error=True)
+    s.on_trial_complete("t4", {names.OBJECTIVE: 0.1, names.FINISHED: 1.0, names.COLLAPSED: 1.0})
     trials = {t.number: t for t in s._ot_study.get_trials()}
     assert trials[0].state == TrialState.COMPLETE and trials[0].value == pytest.approx(0.9)
     assert trials[1].state == TrialState.PRUNED, "ASHA-stopped is pruned, not complete"
     assert trials[2].state == TrialState.COMPLETE and trials[2].value == 0.0, "diverged is the worst value"
     assert trials[3].state == TrialState.FAIL
+    assert trials[4].state == TrialState.COMPLETE and trials[4].value == 0.0, "collapsed is the worst value"
 
 
-def test_searcher_does_not_rerun_an_identical_config():
+def test_searcher_hands_out_the_baseline_once_first_without_an_optuna_trial():
     s = _searcher(regularizers=[names.NONE, names.L2])
-    configs = []
-    for i in range(6):
-        configs.append(s.suggest(f"t{i}"))
-        s.on_trial_complete(f"t{i}", {names.OBJECTIVE: 0.9 if configs[-1][names.REGULARIZER] == names.NONE else 0.5,
-                                      names.FINISHED: 1.0})
-    nones = [c for c in configs if c[names.REGULARIZER] == names.NONE]
-    assert len(nones) <= 1, configs
-    assert len(configs) == 6 and all(isinstance(c, dict) for c in configs)
+    configs = [s.suggest(f"t{i}") for i in range(4)]
+    assert configs[0] == {names.REGULARIZER: names.NONE}
+    assert all(c[names.REGULARIZER] == names.L2 for c in configs[1:])
+    s.on_trial_result("t0", {names.OBJECTIVE: 0.9, "training_iteration": 1})
+    s.on_trial_complete("t0", {names.OBJECTIVE: 0.9, names.FINISHED: 1.0})
+    assert len(s._ot_study.get_trials()) == 3, "the baseline is not an Optuna trial"
+    assert s.suggest("t0") == {names.REGULARIZER: names.NONE}, "a retried baseline stays the baseline"
 
 
-def test_searcher_accepts_a_duplicate_when_the_space_is_exhausted():
+def test_duplicate_proposals_add_no_phantom_results_to_the_study():
+    """Regression: each duplicate used to be told to Optuna as a COMPLETE trial with its twin's value,
+    up to 25 times per suggest(), inflating the study and pulling TPE toward the duplicated config."""
+    from optuna.trial import TrialState
+
+    point = {names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01}
+    s = _searcher(with_baseline=False, points=[dict(point), dict(point), dict(point)],
+                  regularizers=[names.L2], placements=[names.ACTIVITY])
+    first = s.suggest("a")
+    s.on_trial_complete("a", {names.OBJECTIVE: 0.9, names.FINISHED: 1.0})
+    second = s.suggest("b")  # the two enqueued twins are proposed, dropped, then TPE proposes afresh
+    s.on_trial_complete("b", {names.OBJECTIVE: 0.8, names.FINISHED: 1.0})
+    assert first == point and second != point
+    trials = s._ot_study.get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert [t.value for t in complete] == [0.9, 0.8], "one COMPLETE per trial that really ran"
+    dropped = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(dropped) == 2 and all(t.user_attrs[DUPLICATE_ATTR] == 0 for t in dropped)
+    assert all(t.values is None for t in dropped), "no value is invented for a dropped duplicate"
+    assert len(trials) == 4
+
+
+def test_a_baseline_only_sweep_ends_after_the_baseline():
     s = _searcher(regularizers=[names.NONE])
-    configs = [s.suggest("a"), s.suggest("b")]
-    assert configs == [{names.REGULARIZER: names.NONE}] * 2
+    assert s.suggest("a") == {names.REGULARIZER: names.NONE}
+    assert s.suggest("b") == PruneAwareOptunaSearch.FINISHED

@@ -1,0 +1,128 @@
+"""Noise-aware ranking, the simplicity tie-break and every caveat of the verdict, on hand-made results."""
+
+from __future__ import annotations
+
+import pytest
+
+from sweep import ranking
+from sweep.config import SearchConfig
+from sweep.summary import TrialRecord, trials_table
+from sweep.verdict import make_verdict
+from trainables import names
+
+N_VAL, N_TEST = 287, 360
+SEARCH = SearchConfig(regularizers=[names.NONE, names.L1, names.L2], lambda_low=1e-5, lambda_high=0.1)
+NONE = {names.REGULARIZER: names.NONE}
+
+
+def _cfg(reg: str, placement: str, lam: float) -> dict:
+    return {names.REGULARIZER: reg, names.PLACEMENT: placement, names.LAMBDA: lam}
+
+
+def _runs(config: dict, vals: list[float], tests: list[float], state: str = names.STATE_COMPLETED) -> list[TrialRecord]:
+    """One search trial (seed 0) and confirmation runs (seeds 1, 2, ...) of one config."""
+    out = []
+    for seed, (val, test) in enumerate(zip(vals, tests)):
+        metrics = {names.VAL_ACCURACY: val, names.TEST_ACCURACY: test, names.EPOCH: 25, names.SPARSITY: 0.1,
+                   names.FINISHED: 1.0, names.COLLAPSED: float(state == names.STATE_COLLAPSED),
+                   names.DIVERGED: float(state == names.STATE_DIVERGED)}
+        if state != names.STATE_COMPLETED:
+            metrics[names.EPOCH] = 5
+            del metrics[names.TEST_ACCURACY]
+        out.append(TrialRecord(trial=f"{config}-{seed}", config={**config, **({names.SEED: seed} if seed else {})},
+                               metrics=metrics, error=False,
+                               phase=names.PHASE_SEARCH if seed == 0 else names.PHASE_CONFIRM, seed=seed))
+    return out
+
+
+def _answer(records: list[TrialRecord], search: SearchConfig = SEARCH, seeds: int = 3):
+    table = trials_table(records)
+    stats = ranking.config_stats(table)
+    pool = ranking.confirmed(stats, seeds)
+    rec = ranking.recommend(stats, N_VAL, pool)
+    penalized = pool[pool[names.REGULARIZER] != names.NONE]
+    best_pen = ranking.recommend(stats, N_VAL, penalized) if not penalized.empty else None
+    return rec, make_verdict(table, stats, rec, best_pen, search, N_TEST)
+
+
+def test_configs_are_ranked_by_their_mean_with_sd_and_seed_count():
+    records = (_runs(NONE, [0.95, 0.96, 0.94], [0.95, 0.95, 0.95])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.99, 0.97, 0.98], [0.97, 0.97, 0.97])
+               + _runs(_cfg(names.L1, names.KERNEL, 1e-4), [0.991], [0.96]))
+    stats = ranking.config_stats(trials_table(records))
+    assert stats["val_mean"].tolist() == pytest.approx([0.991, 0.98, 0.95])
+    assert stats["n_seeds"].tolist() == [1, 3, 3]
+    assert stats.loc[1, "val_sd"] == pytest.approx(0.01)
+    assert "0.9800 ± 0.0100" in ranking.render_stats(stats)
+
+
+def test_among_configs_equal_within_noise_the_smallest_lambda_wins():
+    big = _cfg(names.L2, names.ACTIVITY, 0.03)
+    small = _cfg(names.L2, names.ACTIVITY, 0.001)
+    records = (_runs(NONE, [0.90, 0.91, 0.90], [0.90, 0.90, 0.91])
+               + _runs(big, [0.975, 0.976, 0.974], [0.97, 0.97, 0.97])
+               + _runs(small, [0.973, 0.975, 0.972], [0.968, 0.97, 0.969]))
+    rec, _ = _answer(records)
+    assert rec[names.LAMBDA] == 0.001, "0.974 vs 0.973 is within noise: the smaller lambda is simpler"
+
+
+def test_no_regularization_wins_a_tie_with_a_penalty():
+    records = (_runs(NONE, [0.970, 0.968, 0.972], [0.96, 0.962, 0.961])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.972, 0.970, 0.971], [0.963, 0.96, 0.962]))
+    rec, verdict = _answer(records)
+    assert rec[names.REGULARIZER] == names.NONE
+    assert not verdict.helped
+    assert verdict.headline.startswith("No regularizer helped")
+    assert "L2 on activity, λ=0.01" in verdict.headline, "it names the best penalty and its figure"
+    assert any("within" in c for c in verdict.caveats), "the within-noise caveat"
+    assert "keep no regularization" in verdict.headline
+
+
+def test_a_gain_beyond_noise_is_stated_with_its_error_and_seeds():
+    records = (_runs(NONE, [0.950, 0.952, 0.948], [0.955, 0.960, 0.950])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.985, 0.987, 0.984], [0.972, 0.970, 0.974]))
+    rec, verdict = _answer(records)
+    assert rec[names.REGULARIZER] == names.L2 and verdict.helped
+    assert verdict.gain_pp == pytest.approx(1.7, abs=1e-6)
+    assert verdict.headline.startswith("L2 on activity, λ=0.01: +1.7 ± ")
+    assert "pp test accuracy over no regularization (3 seeds each)" in verdict.headline
+    assert not any("within" in c for c in verdict.caveats)
+
+
+def test_a_penalty_ahead_on_validation_but_within_noise_on_test_is_not_called_better():
+    records = (_runs(NONE, [0.950, 0.952, 0.948], [0.960, 0.950, 0.965])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.985, 0.987, 0.984], [0.962, 0.955, 0.965]))
+    rec, verdict = _answer(records)
+    assert rec[names.REGULARIZER] == names.L2, "validation chose it"
+    assert not verdict.helped and verdict.headline.startswith("No regularizer helped beyond noise")
+    assert "within noise" in verdict.headline and "keep no regularization" not in verdict.headline
+
+
+def test_edge_caveat_when_the_best_lambda_sits_at_the_edge_of_the_range():
+    records = (_runs(NONE, [0.95, 0.95, 0.95], [0.95, 0.951, 0.949])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.09), [0.99, 0.99, 0.99], [0.98, 0.981, 0.979]))
+    _, verdict = _answer(records)
+    assert verdict.helped
+    assert any("HIGH edge" in c for c in verdict.caveats)
+
+
+def test_few_trials_and_collapse_caveats():
+    records = (_runs(NONE, [0.95, 0.95, 0.95], [0.95, 0.951, 0.949])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.99, 0.99, 0.99], [0.98, 0.981, 0.979])
+               + _runs(_cfg(names.L2, names.KERNEL, 0.001), [0.96], [0.95])
+               + _runs(_cfg(names.L1, names.KERNEL, 0.003), [0.1], [0.1], state=names.STATE_COLLAPSED)
+               + _runs(_cfg(names.L1, names.KERNEL, 0.05), [0.1], [0.1], state=names.STATE_COLLAPSED))
+    _, verdict = _answer(records)
+    assert "L1 collapsed to chance accuracy at λ ≥ 0.003 (2 trials)" in verdict.caveats
+    assert any(c.startswith("too few trials of l1: 0 ran the full budget") for c in verdict.caveats)
+    assert not any(c.startswith("too few trials of l2") for c in verdict.caveats), "l2 has 2 finished search trials"
+    assert "caveat: L1 collapsed" in verdict.text()
+    assert "- L1 collapsed" in verdict.markdown("s")
+
+
+def test_binomial_floor_keeps_one_seed_from_looking_certain():
+    one = {"n_seeds": 1, "val_mean": 0.97, "val_sd": float("nan")}
+    other = {"n_seeds": 1, "val_mean": 0.968, "val_sd": float("nan")}
+    se = ranking.diff_se(one, other, "val", N_VAL)
+    assert se == pytest.approx((2 * 0.97 * 0.03 / N_VAL) ** 0.5, rel=0.02)
+    assert 0.97 - 0.968 < ranking.NOISE_Z * se, "one validation example apart is noise"

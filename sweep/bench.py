@@ -248,6 +248,9 @@ def plot_curves(runs: Sequence[MethodRun], path: Path) -> Path:
             xs, ys = zip(*r.curve)
             ax.step(xs, ys, where="post", color=colors[r.method], alpha=0.8,
                     label=r.method if r.seed == min(x.seed for x in runs if x.method == r.method) else None)
+    useful = [y for r in runs for _, y in r.curve if y > 0.5]  # a collapsed first finisher would squash the axis
+    if useful:
+        ax.set_ylim(min(useful) - 0.005, max(useful) + 0.005)
     ax.set_xlabel("epochs trained (all trials)")
     ax.set_ylabel("test accuracy of the best-so-far trial")
     ax.set_title("Search efficiency: best so far against compute")

@@ -46,7 +46,7 @@ def test_smoke_preset_shrinks_everything_and_article_preset_seeds_its_points():
     assert smoke.data.name == "digits" and smoke.train.epochs <= 2 and smoke.search.num_samples <= 4
     article = load_config(["search=article"])
     assert article.search.article_points and len(start_points(article.search)) == 7, "the article's penalized runs"
-    assert {"regularizer": "l2", "placement": "activity", "lambda": 0.1} in article.search.points_to_evaluate
+    assert {"regularizer": "l2", "placement": "activity", "lambda": 0.1} in start_points(article.search)
 
 
 def test_contract_keys_exist_and_work():

@@ -138,6 +138,7 @@ def test_a_sweep_through_the_launcher_runs_on_the_cluster_and_persists(stack, im
     start = time.monotonic()
     proc = stack.compose("run", "--rm", "--no-deps", "launcher", "data=digits", f"search.num_samples={N_TRIALS}",
                          "train.epochs=2", "train.batch_size=64", "scheduler=fifo", "cluster.cpus_per_trial=1", "name=compose-sweep",
+                         "search.confirm_seeds=0", "train.collapse_after=0",
                          "tracking.experiment=compose", timeout=1200)
     images["sweep"] = time.monotonic() - start
     assert f"=== sweep compose-sweep: {N_TRIALS} trials" in proc.stdout, proc.stdout[-3000:]

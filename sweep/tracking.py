@@ -197,7 +197,9 @@ def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[
     if best is not None:
         client.set_tag(info.parent_run_id, names.TAG_BEST_CONFIG, json.dumps(best))
     if verdict:
-        client.set_tag(info.parent_run_id, names.TAG_VERDICT, verdict)
+        # ASCII: a Postgres store with SQL_ASCII encoding answers 500 to λ and ±; verdict.md keeps them
+        ascii_verdict = verdict.replace("λ", "lambda").replace("±", "+/-").replace("≥", ">=")
+        client.set_tag(info.parent_run_id, names.TAG_VERDICT, ascii_verdict.encode("ascii", "replace").decode())
     now = int(time.time() * 1000)
     metrics = [Metric(f"best_{k}", float(v), now, 0) for k, v in best_metrics.items() if v == v]
     if metrics:

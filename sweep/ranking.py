@@ -117,10 +117,15 @@ def confirmed(stats: pd.DataFrame, seeds: int) -> pd.DataFrame:
     return stats if seeds <= 1 else stats[stats["n_seeds"] >= seeds]
 
 
-def baseline_row(stats: pd.DataFrame) -> Optional[pd.Series]:
-    """The unregularized control's row, if it completed."""
-    rows = stats[stats[names.REGULARIZER] == names.NONE]
-    return None if rows.empty else rows.iloc[0]
+def choose(stats: pd.DataFrame, n_val: int, seeds: int) -> tuple[Optional[pd.Series], Optional[pd.Series]]:
+    """The recommendation and the best penalized config, both among the confirmed configs (all
+    configs when none is confirmed); the verdict states the latter's gain when the former is none."""
+    pool = confirmed(stats, seeds)
+    if pool.empty:
+        pool = stats
+    penalized = pool[pool[names.REGULARIZER] != names.NONE]
+    return (recommend(stats, n_val, pool) if not pool.empty else None,
+            recommend(stats, n_val, penalized) if not penalized.empty else None)
 
 
 def to_confirm(stats: pd.DataFrame, top: int) -> pd.DataFrame:

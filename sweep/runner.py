@@ -185,11 +185,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
     table = summary.trials_table(records)
     stats = ranking.config_stats(table)
     sizes = data.sizes()
-    candidates = ranking.confirmed(stats, cfg.search.confirm_seeds)
-    rec_row = ranking.recommend(stats, sizes["val"], candidates if not candidates.empty else None)
-    penalized = (candidates if not candidates.empty else stats)
-    penalized = penalized[penalized[names.REGULARIZER] != names.NONE]
-    best_penalized = ranking.recommend(stats, sizes["val"], penalized) if not penalized.empty else None
+    rec_row, best_penalized = ranking.choose(stats, sizes["val"], cfg.search.confirm_seeds)
     verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search, sizes["test"])
     if rec_row is not None:
         best = summary.best_config(rec_row)

@@ -38,10 +38,7 @@ def _runs(config: dict, vals: list[float], tests: list[float], state: str = name
 def _answer(records: list[TrialRecord], search: SearchConfig = SEARCH, seeds: int = 3):
     table = trials_table(records)
     stats = ranking.config_stats(table)
-    pool = ranking.confirmed(stats, seeds)
-    rec = ranking.recommend(stats, N_VAL, pool)
-    penalized = pool[pool[names.REGULARIZER] != names.NONE]
-    best_pen = ranking.recommend(stats, N_VAL, penalized) if not penalized.empty else None
+    rec, best_pen = ranking.choose(stats, N_VAL, seeds)
     return rec, make_verdict(table, stats, rec, best_pen, search, N_TEST)
 
 

@@ -9,21 +9,15 @@ from typing import Any
 
 from sweep.config import ClusterConfig
 from trainables.errors import UserError
-from trainables.retry import WORKER_MLFLOW_ENV
-
-#: Quiet TensorFlow's C++ start-up chatter, and GitPython's warnings where MLflow looks for a git
-#: executable that worker images need not have, in every Ray worker.
-BASE_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GIT_PYTHON_REFRESH": "quiet", **WORKER_MLFLOW_ENV}
-#: Driver environment passed on to trials, so they reach a server that needs credentials or TLS.
-PASSED_TO_WORKERS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
-                     "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH")
+#: Quiet TensorFlow's C++ start-up chatter in every Ray worker. Workers get no MLflow settings or
+#: credentials: only the driver talks to the tracking server.
+BASE_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 PREFLIGHT_TIMEOUT_S = 5.0
 
 
 def worker_env() -> dict[str, Any]:
     """Ray runtime env for the trial workers."""
-    passed = {k: os.environ[k] for k in PASSED_TO_WORKERS if os.environ.get(k)}
-    return {"env_vars": {**BASE_WORKER_ENV, **passed}}
+    return {"env_vars": dict(BASE_WORKER_ENV)}
 
 
 def preflight(cluster: ClusterConfig, timeout: float = PREFLIGHT_TIMEOUT_S) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,9 @@ from sweep import cluster, ranking, summary, tracking, tuner
 from sweep.config import SweepConfig
 from sweep.plots import write_plots
 from sweep.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
+from sweep.retry import DRIVER_MLFLOW_ENV
+from sweep.trial_runs import TrackingInfo, TrialRunWriter
+from sweep.tune_logger import TrialRunLogger, register, unregister
 from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
 from trainables import names
 from trainables.data import Dataset, load_dataset
@@ -59,17 +63,10 @@ def run_sweep(cfg: SweepConfig) -> SweepOutcome:
         data = load_dataset(cfg.data)
         _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
              + f", {data.n_classes} classes")
-        embedded = None
-        if cfg.tracking.uri:
-            uri = cfg.tracking.uri
-        else:
-            embedded = tracking.EmbeddedServer(Path.cwd())
-            uri = embedded.start()
-        try:
-            return _run(cfg, name, out_dir, space, uri, data)
-        finally:
-            if embedded is not None:
-                embedded.stop()
+        for key, value in DRIVER_MLFLOW_ENV.items():  # one retry policy: sweep.retry's
+            os.environ.setdefault(key, value)
+        uri = cfg.tracking.uri or tracking.local_store_uri(Path.cwd())
+        return _run(cfg, name, out_dir, space, uri, data)
 
 
 @contextmanager
@@ -95,7 +92,8 @@ def _sweep_lock(out_dir: Path) -> Iterator[None]:
 def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str,
          data: Dataset) -> SweepOutcome:
     started = cluster.connect(cfg.cluster)
-    info = None
+    info: Optional[TrackingInfo] = None
+    writer: Optional[TrialRunWriter] = None
     grids: list[Any] = []
     try:
         res = cluster.cluster_summary()
@@ -103,9 +101,12 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         _say(f"ray: {res['nodes']} node(s), {res['cpus']:g} CPUs, {res['gpus']:g} GPUs; "
              f"per trial {cfg.cluster.cpus_per_trial:g} CPU, {gpus:g} GPU")
         cluster.check_trial_fits(res["node_list"], cfg.cluster.cpus_per_trial, gpus)
-        info = tracking.open_parent_run(uri, cfg, name, data)  # last step before trials: nothing half-logged
+        with tracking.store_lock(uri):  # last step before trials: nothing half-logged
+            info = tracking.open_parent_run(uri, cfg, name, data)
         _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
-        trainable = tuner.make_trainable(cfg, data, gpus, info)
+        writer = TrialRunWriter(info, example=_model_example(data)).start()
+        callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg)))]
+        trainable = tuner.make_trainable(cfg, data, gpus)
         if cfg.resume:
             _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
             tune_run = tuner.restore_tuner(cfg, name, trainable)
@@ -114,33 +115,59 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             (out_dir / SPACE_FILE).write_text(json.dumps(space, indent=2))
             _say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs (the baseline "
                  f"included), scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
-            tune_run = tuner.build_tuner(cfg, name, trainable)
+            tune_run = tuner.build_tuner(cfg, name, trainable, callbacks)
         grids.append((names.PHASE_SEARCH, tune_run.fit()))
         confirm = confirm_configs(cfg, summary.records_from_results(grids[0][1], names.PHASE_SEARCH, cfg.train.seed))
         if confirm:
-            grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm)))
+            grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm, callbacks)))
     except BaseException:
+        if writer is not None:
+            writer.flush(timeout=5.0)  # what is still queued stays in Ray's saved callback state
+            writer.close()
+            unregister(writer)
         if info is not None:
-            _end_parent_quietly(info, "KILLED")  # resume=true reopens it
+            tracking.end_parent_quietly(info, names.RUN_KILLED)  # resume=true reopens it
         raise
     finally:
         cluster.disconnect(started)
+    assert info is not None and writer is not None
     records = [rec for phase, grid in grids for rec in summary.records_from_results(grid, phase, cfg.train.seed)]
     outcome = _summarize(cfg, name, out_dir, data, records)
-    try:
-        filled = sum(tracking.backfill_trial_metrics(info, summary.epoch_histories(grid)) for _, grid in grids)
-        if filled:
-            _say(f"mlflow: backfilled {filled} epoch(s) from Ray's records that trials had not delivered")
-        tracking.close_trial_runs(info, dict(zip(outcome.table[names.COL_TRIAL], outcome.table[names.COL_STATE])))
-        tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics,
-                                   verdict=outcome.verdict.headline if outcome.verdict else None)
-    except Exception as exc:  # the results are on disk; say so instead of a traceback
-        _end_parent_quietly(info, "FAILED")
-        raise SummaryNotLogged(f"logging the summary to MLflow failed ({exc.__class__.__name__}: {exc}); "
-                               f"the results are in {out_dir}/") from exc
+    _log_summary(cfg, info, writer, outcome, out_dir)
     _say(f"mlflow: {len(outcome.table)} child runs under parent run {info.parent_run_id}; "
          + ("open the UI with: mlflow ui   (in this directory)" if not cfg.tracking.uri else f"see {uri}"))
     return outcome
+
+
+def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, outcome: "SweepOutcome",
+                 out_dir: Path) -> None:
+    """Deliver what the trials' records still wait for, then the summary on the parent run. Any
+    failure here ends the parent run FAILED and is one line (exit 1): the results are on disk."""
+    try:
+        left = writer.flush(timeout=cfg.tracking.max_outage_s)
+        if left:
+            raise SummaryNotLogged(f"the MLflow server did not take {left} trial record(s) within "
+                                   f"tracking.max_outage_s={cfg.tracking.max_outage_s:g}s; the results are "
+                                   f"in {out_dir}/")
+        for problem in writer.errors:
+            _say(f"WARNING: not in MLflow: {problem}")
+        tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics,
+                                   verdict=outcome.verdict.headline if outcome.verdict else None)
+    except SummaryNotLogged:
+        tracking.end_parent_quietly(info, names.RUN_FAILED)
+        raise
+    except Exception as exc:  # the results are on disk; say so instead of a traceback
+        tracking.end_parent_quietly(info, names.RUN_FAILED)
+        raise SummaryNotLogged(f"logging the summary to MLflow failed ({exc.__class__.__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}); the results are in {out_dir}/") from exc
+    finally:
+        writer.close()
+        unregister(writer)
+
+
+def _model_example(data: Dataset) -> Any:
+    """One validation image as the trials see it: the input example and signature of every model."""
+    return data.x_val[:1].astype("float32") / 255.0
 
 
 def confirm_configs(cfg: SweepConfig, search_records: list[summary.TrialRecord]) -> list[dict[str, Any]]:
@@ -157,7 +184,8 @@ def confirm_configs(cfg: SweepConfig, search_records: list[summary.TrialRecord])
     return runs
 
 
-def _confirm(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]]) -> Any:
+def _confirm(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]],
+             callbacks: list[Any]) -> Any:
     """Train the confirmation runs (or continue them after a crash) and return Ray's results."""
     from ray import tune
 
@@ -168,16 +196,7 @@ def _confirm(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str
     n_configs = len({json.dumps({k: v for k, v in c.items() if k != names.SEED}, sort_keys=True) for c in configs})
     _say(f"confirming {n_configs} config(s) with {cfg.search.confirm_seeds - 1} more seed(s) each: "
          f"{len(configs)} runs x {cfg.train.epochs} epochs")
-    return tuner.build_confirm_tuner(cfg, name, trainable, configs).fit()
-
-
-def _end_parent_quietly(info: Any, status: str) -> None:
-    try:
-        from mlflow.tracking import MlflowClient
-
-        MlflowClient(tracking_uri=info.uri).set_terminated(info.parent_run_id, status=status)
-    except Exception:  # the server may be what failed; the run stays open for resume
-        pass
+    return tuner.build_confirm_tuner(cfg, name, trainable, configs, callbacks).fit()
 
 
 def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,

@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional
 
 from ray.tune.search.optuna import OptunaSearch
 
+from sweep.states import end_state
 from trainables import names
 
 #: What Optuna is told for a diverged or collapsed trial, per objective mode.
@@ -30,19 +31,6 @@ MAX_DUPLICATE_RETRIES = 25
 DUPLICATE_ATTR = "regsweep_duplicate_of"
 #: The baseline's trial config.
 BASELINE_CONFIG: Dict[str, Any] = {names.REGULARIZER: names.NONE}
-
-
-def end_state(result: Optional[Dict[str, Any]], error: bool) -> str:
-    """Classify how a trial ended from its last result (shared by searcher and summary)."""
-    if error or not result:
-        return names.STATE_ERRORED
-    if result.get(names.DIVERGED):
-        return names.STATE_DIVERGED
-    if result.get(names.COLLAPSED):
-        return names.STATE_COLLAPSED
-    if result.get(names.FINISHED):
-        return names.STATE_COMPLETED
-    return names.STATE_STOPPED
 
 
 def is_baseline(config: Optional[Dict[str, Any]]) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Optional
 import pandas as pd
 
 from sweep.config import SearchConfig
-from sweep.searcher import end_state
+from sweep.states import end_state
 from trainables import names
 
 #: Summary columns, in display order.
@@ -54,46 +54,10 @@ def records_from_results(results: Iterable[Any], phase: str = names.PHASE_SEARCH
     return out
 
 
-def epoch_histories(results: Iterable[Any]) -> dict[str, list[dict[str, float]]]:
-    """Per trial, the metrics of every epoch Ray recorded; the reference for backfilling MLflow.
-
-    Both of Ray's per-trial logs are read: after a trial restart, ``result.json`` (behind
-    ``Result.metrics_dataframe``) was seen missing an epoch that ``progress.csv`` kept. When a
-    retried trial reported an epoch twice, the later row wins.
-    """
-    out: dict[str, list[dict[str, float]]] = {}
-    for r in results:
-        frames = [f for f in (getattr(r, "metrics_dataframe", None), _progress_csv(r))
-                  if f is not None and not f.empty and names.EPOCH in f]
-        if not frames:
-            continue
-        by_epoch: dict[int, dict[str, float]] = {}
-        for row in pd.concat(frames, ignore_index=True).to_dict("records"):
-            if pd.isna(row.get(names.EPOCH)):
-                continue
-            by_epoch[int(row[names.EPOCH])] = {
-                k: float(v) for k, v in row.items()
-                if names.is_trial_metric(k) and not (k in names.LAST_EPOCH_METRICS and pd.isna(v))
-            }
-        out[_trial_id(r)] = [by_epoch[e] for e in sorted(by_epoch)]
-    return out
-
-
 def _trial_id(result: Any) -> str:
-    """Ray's trial id of a result (from its last metrics, else its directory name)."""
-    return str(dict(result.metrics or {}).get("trial_id") or Path(str(result.path)).name)
-
-
-def _progress_csv(result: Any) -> Optional[pd.DataFrame]:
-    """The trial's ``progress.csv``, on whatever filesystem Ray stores the experiment."""
-    fs = getattr(result, "filesystem", None)
-    if fs is None:
-        return None
-    try:
-        with fs.open_input_stream(f"{result.path}/progress.csv") as stream:
-            return pd.read_csv(stream)
-    except (OSError, ValueError, pd.errors.ParserError):
-        return None
+    """Ray's trial id of a result (Ray fills it in even for a trial that never reported; the
+    directory name is only a last resort). MLflow child runs are keyed by the id Tune's callbacks see."""
+    return str(dict(result.metrics or {}).get(names.RAY_TRIAL_ID) or Path(str(result.path)).name)
 
 
 def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:

@@ -1,105 +1,55 @@
-"""Driver-side MLflow: the embedded local server, the preflight, and the sweep's parent run.
+"""Driver-side MLflow: the local default store, the preflight, and the sweep's parent run.
 
-With no ``tracking.uri`` the driver starts a private ``mlflow server`` on a free loopback port,
-backed by ``./mlflow.db`` (SQLite) and ``./mlartifacts``: one server process serializes the writes
-of every concurrent trial, so there are no "database is locked" errors, and afterwards a plain
-``mlflow ui`` in the same directory shows the results (those are its defaults).
+With no ``tracking.uri`` the sweep writes to ``sqlite:///mlflow.db`` in the working directory, with
+artifacts in ``./mlartifacts``: the driver is MLflow's only writer (``sweep.trial_runs``), so no
+server process is needed, and a plain ``mlflow ui`` in the same directory shows the results (it reads
+``mlflow.db`` by default). Child runs are written by ``sweep.trial_runs``; this module owns the parent.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from sweep.config import SweepConfig
+from sweep.retry import call_with_retry
+from sweep.trial_runs import TrackingInfo
 from trainables import names
 from trainables.data import Dataset
 from trainables.errors import ConfigError, UserError
-from trainables.tracking import TrackingInfo, create_trial_run, epoch_batch, find_trial_run, run_status
 
-EMBEDDED_DB = "mlflow.db"
-EMBEDDED_ARTIFACTS = "mlartifacts"
-SERVER_START_TIMEOUT_S = 120
+LOCAL_DB = "mlflow.db"
+LOCAL_ARTIFACTS = "mlartifacts"
 
 
-class EmbeddedServer:
-    """A private ``mlflow server`` on 127.0.0.1 for the duration of one sweep."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir.resolve()
-        self.proc: Optional[subprocess.Popen] = None
-        self.uri = ""
-
-    def start(self) -> str:
-        """Start the server and wait until it answers; return its URI."""
-        port = _free_port()
-        self.uri = f"http://127.0.0.1:{port}"
-        log_path = self.workdir / "outputs" / ".mlflow-server.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", f"sqlite:///{self.workdir / EMBEDDED_DB}",
-               "--artifacts-destination", str(self.workdir / EMBEDDED_ARTIFACTS), "--workers", "1"]
-        from filelock import FileLock
-
-        # Two sweeps starting at once in one directory would both run the store's schema
-        # migrations on mlflow.db; the lock lets the second server start on a migrated store.
-        with FileLock(str(log_path.parent / ".mlflow-server.lock")):
-            with open(log_path, "ab") as log:
-                self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-                                             start_new_session=True, preexec_fn=_die_with_parent)
-            self._wait_healthy(log_path)
-        return self.uri
-
-    def _wait_healthy(self, log_path: Path) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-                raise UserError(f"the embedded MLflow server exited at start ({tail[0]})",
-                                f"see {log_path}, or set tracking.uri to a running server")
-            if _health(self.uri, timeout=2.0) is None:
-                return
-            time.sleep(0.5)
-        self.stop()
-        raise UserError(f"the embedded MLflow server did not answer within {SERVER_START_TIMEOUT_S}s",
-                        f"see {log_path}, or set tracking.uri to a running server")
-
-    def stop(self) -> None:
-        """Stop the server (its process group) and wait for it."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        import signal
-
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+def local_store_uri(workdir: Path) -> str:
+    """The default store: ``<workdir>/mlflow.db``, where ``mlflow ui`` looks when started there."""
+    return f"sqlite:///{workdir.resolve() / LOCAL_DB}"
 
 
-def _die_with_parent() -> None:
-    """In the server's child process: get SIGTERM when the driver dies, even by SIGKILL, so a
-    killed sweep leaves no orphaned server behind (Linux prctl; elsewhere a no-op)."""
-    import ctypes
-    import signal
+def is_local_store(uri: str) -> bool:
+    return uri.startswith("sqlite:")
 
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """For the local SQLite store: one sweep at a time creates or migrates ``mlflow.db`` (two
+    sweeps started at once in one directory would both run the schema migrations)."""
+    if not is_local_store(uri):
+        yield
+        return
+    from filelock import FileLock
+
+    with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
+        yield
 
 
 def preflight(uri: str, timeout: float = 10.0) -> None:
@@ -108,7 +58,7 @@ def preflight(uri: str, timeout: float = 10.0) -> None:
     if problem is not None:
         raise UserError(f"the MLflow tracking server at tracking.uri={uri} does not answer ({problem})",
                         "start it (e.g. mlflow server --host 127.0.0.1 --port 5000) or fix tracking.uri; "
-                        "leave tracking.uri unset for the embedded local store")
+                        "leave tracking.uri unset for the local store (./mlflow.db)")
 
 
 def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> TrackingInfo:
@@ -116,7 +66,7 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> Tra
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    experiment_id = _experiment_id(client, cfg.tracking.experiment)
+    experiment_id = _experiment_id(client, cfg.tracking.experiment, _artifact_location(uri, cfg.tracking.experiment))
     existing = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{names.TAG_SWEEP}` = '{name}' and tags.`{names.TAG_ROLE}` = '{names.ROLE_PARENT}'",
@@ -128,7 +78,7 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> Tra
             raise ConfigError("name", f"MLflow experiment {cfg.tracking.experiment!r} already has a sweep "
                               f"named {name!r}", "add resume=true to continue it, or pick another name")
         run_id = existing[0].info.run_id
-        client.update_run(run_id, status="RUNNING")
+        client.update_run(run_id, status=names.RUN_RUNNING)
         client.set_tag(run_id, names.TAG_COMMAND, command)
     else:
         run = client.create_run(experiment_id, run_name=name, tags={
@@ -141,7 +91,15 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> Tra
                         max_outage_s=cfg.tracking.max_outage_s)
 
 
-def _experiment_id(client: Any, experiment: str) -> str:
+def _artifact_location(uri: str, experiment: str) -> Optional[str]:
+    """For the local store, ``./mlartifacts/<experiment>`` beside ``mlflow.db``; a server decides its own."""
+    if not is_local_store(uri):
+        return None
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in experiment)
+    return (Path(uri.removeprefix("sqlite:///")).parent / LOCAL_ARTIFACTS / safe).as_uri()
+
+
+def _experiment_id(client: Any, experiment: str, artifact_location: Optional[str] = None) -> str:
     """The experiment's id, creating it; a sweep that starts at the same moment may create it first."""
     from mlflow.exceptions import MlflowException
 
@@ -149,79 +107,53 @@ def _experiment_id(client: Any, experiment: str) -> str:
     if found is not None:
         return str(found.experiment_id)
     try:
-        return str(client.create_experiment(experiment, tags={
+        return str(client.create_experiment(experiment, artifact_location=artifact_location, tags={
             names.TAG_EXPERIMENT_KIND: names.EXPERIMENT_KIND_TRAINING}))
-    except MlflowException as exc:
+    except MlflowException:
         found = client.get_experiment_by_name(experiment)
         if found is None:
             raise
         return str(found.experiment_id)
 
 
-def backfill_trial_metrics(info: TrackingInfo, histories: Mapping[str, Sequence[Mapping[str, float]]]) -> int:
-    """Log every epoch that Ray recorded but the trial's child run lacks; return how many.
-
-    Ray's own result records are the reference: a trial killed after reporting an epoch but before
-    its background sender delivered it, or stopped by ASHA with a send still queued, loses nothing.
-    A trial whose child run was never created (the server was away for its whole life) gets one.
-    """
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=info.uri)
-    filled = 0
-    for trial_id, rows in histories.items():
-        run = find_trial_run(client, info, trial_id)
-        if run is None:
-            run = create_trial_run(client, info, trial_id, f"trial_{trial_id}")
-        logged = {int(m.step) for m in client.get_metric_history(run.info.run_id, names.EPOCH)}
-        for row in rows:
-            epoch = int(row[names.EPOCH])
-            if epoch in logged:
-                continue
-            client.log_batch(run.info.run_id, metrics=epoch_batch(row, epoch))
-            logged.add(epoch)
-            filled += 1
-    return filled
-
-
 def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[Mapping[str, Any]],
-                      best_metrics: Mapping[str, float], status: str = "FINISHED",
+                      best_metrics: Mapping[str, float], status: str = names.RUN_FINISHED,
                       verdict: Optional[str] = None) -> None:
-    """Attach the summary artifacts, best config and verdict to the parent run and end it."""
-    from mlflow.entities import Metric
+    """Attach the summary artifacts, best config and verdict to the parent run and end it; each call
+    rides out a short outage like every other MLflow write."""
+    from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=info.uri)
+
+    def call(fn: Any, what: str) -> None:
+        call_with_retry(fn, what, info.max_outage_s)
+
     for path in files:
-        client.log_artifact(info.parent_run_id, str(path), artifact_path="summary")
-    if best is not None:
-        client.set_tag(info.parent_run_id, names.TAG_BEST_CONFIG, json.dumps(best))
+        call(lambda: client.log_artifact(info.parent_run_id, str(path), artifact_path="summary"),
+             f"logging {path.name} on the parent run")
+    tags = [RunTag(names.TAG_BEST_CONFIG, json.dumps(best))] if best is not None else []
     if verdict:
         # ASCII: a Postgres store with SQL_ASCII encoding answers 500 to λ and ±; verdict.md keeps them
         ascii_verdict = verdict.replace("λ", "lambda").replace("±", "+/-").replace("≥", ">=")
-        client.set_tag(info.parent_run_id, names.TAG_VERDICT, ascii_verdict.encode("ascii", "replace").decode())
+        tags.append(RunTag(names.TAG_VERDICT, ascii_verdict.encode("ascii", "replace").decode()))
     now = int(time.time() * 1000)
     metrics = [Metric(f"best_{k}", float(v), now, 0) for k, v in best_metrics.items() if v == v]
-    if metrics:
-        client.log_batch(info.parent_run_id, metrics=metrics)
-    client.set_terminated(info.parent_run_id, status=status)
+    if metrics or tags:
+        call(lambda: client.log_batch(info.parent_run_id, metrics=metrics, tags=tags),
+             "logging the summary on the parent run")
+    call(lambda: client.set_terminated(info.parent_run_id, status=status), "ending the parent run")
 
 
-def close_trial_runs(info: TrackingInfo, states: Mapping[str, str]) -> int:
-    """Give every child run still marked running its end state (ASHA stops and errors end here)."""
-    from mlflow.tracking import MlflowClient
+def end_parent_quietly(info: TrackingInfo, status: str) -> None:
+    """End the parent run with ``status`` if the store answers at once (it may be what failed);
+    otherwise it stays open, and resume=true reopens it either way."""
+    try:
+        from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=info.uri)
-    closed = 0
-    for trial_id, state in states.items():
-        run = find_trial_run(client, info, trial_id)
-        if run is None or run.data.tags.get(names.TAG_STATE) not in (None, names.STATE_RUNNING):
-            continue
-        client.set_tag(run.info.run_id, names.TAG_STATE, state)
-        client.set_terminated(run.info.run_id, status="KILLED" if state == names.STATE_STOPPED
-                              else run_status(state))
-        closed += 1
-    return closed
+        MlflowClient(tracking_uri=info.uri).set_terminated(info.parent_run_id, status=status)
+    except Exception:
+        pass
 
 
 def _log_config(client: Any, run_id: str, cfg: SweepConfig, data: Dataset) -> None:
@@ -269,9 +201,3 @@ def _health(uri: str, timeout: float) -> Optional[str]:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return str(reason) or type(exc).__name__
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

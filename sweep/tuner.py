@@ -13,7 +13,6 @@ from sweep.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
 from trainables.data import Dataset
 from trainables.settings import TrainSettings
-from trainables.tracking import TrackingInfo
 from trainables.trainable import tune_trainable
 
 #: GPU share per trial when the config leaves it to us and the cluster has GPUs.
@@ -47,16 +46,15 @@ def trial_settings(cfg: SweepConfig) -> TrainSettings:
     return replace(cfg.train, threads=threads, collapse_after=collapse_after)
 
 
-def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float,
-                   tracking: TrackingInfo | None = None) -> Any:
+def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float) -> Any:
     """The trainable with its arrays in Ray's object store and its per-trial resources."""
     from ray import tune
 
-    with_data = tune.with_parameters(tune_trainable, data=data, settings=trial_settings(cfg), tracking=tracking)
+    with_data = tune.with_parameters(tune_trainable, data=data, settings=trial_settings(cfg))
     return tune.with_resources(with_data, {"cpu": float(cfg.cluster.cpus_per_trial), "gpu": gpus_per_trial})
 
 
-def build_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
+def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any] | None = None) -> Any:
     """A fresh Tuner for sweep ``name``: the baseline first, then Optuna's proposals."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
@@ -85,7 +83,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
             max_concurrent_trials=cfg.search.max_concurrent_trials or None,
             reuse_actors=True,  # one TensorFlow import per worker process, not per trial
         ),
-        run_config=_run_config(cfg, name),
+        run_config=_run_config(cfg, name, callbacks),
     )
 
 
@@ -115,7 +113,8 @@ def confirm_name(name: str) -> str:
     return f"{name}{CONFIRM_SUFFIX}"
 
 
-def build_confirm_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]]) -> Any:
+def build_confirm_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]],
+                        callbacks: list[Any] | None = None) -> Any:
     """A Tuner that trains each of ``configs`` (params plus a ``seed``) once, to the full budget."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
@@ -135,13 +134,13 @@ def build_confirm_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: li
             max_concurrent_trials=cfg.search.max_concurrent_trials or None,
             reuse_actors=True,
         ),
-        run_config=_run_config(cfg, confirm_name(name)),
+        run_config=_run_config(cfg, confirm_name(name), callbacks),
     )
 
 
 def restore_tuner(cfg: SweepConfig, name: str, trainable: Any) -> Any:
     """The Tuner of an interrupted sweep (or its confirmation runs), continuing its searcher state
-    and unfinished trials."""
+    and unfinished trials. Its callbacks come back from the experiment (``sweep.tune_logger``)."""
     from ray import tune
 
     return tune.Tuner.restore(
@@ -158,11 +157,12 @@ def experiment_path(cfg: SweepConfig, name: str) -> str:
     return os.path.join(resolve_storage_path(cfg), name)
 
 
-def _run_config(cfg: SweepConfig, name: str) -> Any:
+def _run_config(cfg: SweepConfig, name: str, callbacks: list[Any] | None = None) -> Any:
     from ray import tune
 
     return tune.RunConfig(
         name=name,
+        callbacks=callbacks,
         storage_path=resolve_storage_path(cfg),
         failure_config=tune.FailureConfig(max_failures=cfg.cluster.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

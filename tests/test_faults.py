@@ -194,7 +194,7 @@ def test_mlflow_server_outage_mid_sweep_loses_no_metric(tmp_path):
             assert_full_history(client, child, epochs)
     assert outage_s > 6
     assert "MLflow unreachable while" in out and "MLflow answers again" in out, "the outage hit a trial"
-    assert "backfilled" not in out, "the trials' own retries delivered everything"
+    assert "backfilled" not in out, "the driver's one writer delivered everything"
 
 
 def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
@@ -217,7 +217,7 @@ def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
 
 
 @pytest.mark.slow
-def test_outage_longer_than_the_limit_fails_the_trial_which_ray_retries_after(tmp_path):
+def test_outage_longer_than_the_limit_is_said_and_every_record_is_sent_when_the_server_is_back(tmp_path):
     exp, epochs = "fault-long-outage", 4
     proc, log, client, root, port = sweep_then_stop_server(
         tmp_path, exp, "search.regularizers=[l2]", "search.baseline=false", "search.num_samples=1",
@@ -232,6 +232,7 @@ def test_outage_longer_than_the_limit_fails_the_trial_which_ray_retries_after(tm
         assert len(children) == 1
         child = children[0]
         assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
-        assert int(child.data.tags[names.TAG_ATTEMPTS]) >= 2, "the trial failed and Ray ran it again"
+        # the trial never waits on MLflow (the driver holds its records), so an outage no longer fails it
+        assert int(child.data.tags[names.TAG_ATTEMPTS]) == 1, "the trial trained on through the outage"
         assert_full_history(client, child, epochs)
     assert "tracking.max_outage_s" in out

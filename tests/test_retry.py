@@ -1,15 +1,13 @@
-"""The retry policy for tracking calls, with a fake clock and a fake flaky call (our own logic only;
-the real server outage is in test_faults.py)."""
+"""The one retry policy for MLflow calls (tenacity, in sweep.retry), with a fake clock and a fake
+flaky call (our own logic only; the real server outage is in test_faults.py)."""
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2 as codes
 
-from trainables.retry import BackgroundSender, TrackingOutage, call_with_retry, is_transient
+from sweep.retry import TrackingOutage, call_with_retry, is_transient
 
 
 class FakeClock:
@@ -70,29 +68,11 @@ def test_transient_classification():
     assert not is_transient(ValueError("bug"))
 
 
-def test_background_sender_keeps_order_and_reports_a_failure_on_the_next_call():
-    done: list[int] = []
-    gate = threading.Event()
-
-    def call(fn, what, limit):
-        gate.wait(5)
-        return fn()
-
-    sender = BackgroundSender(60, call=call)
-    for i in range(3):
-        sender.submit(lambda i=i: done.append(i), f"item {i}")
-    assert done == []  # the caller did not wait for the (blocked) server
-    gate.set()
-    sender.drain()
-    assert done == [0, 1, 2]
-
-    def fail():
-        raise TrackingOutage("the MLflow server did not answer", "bring it back")
-
-    sender.submit(fail, "epoch 4")
-    sender.submit(lambda: done.append(5), "epoch 5")
-    with pytest.raises(TrackingOutage):
-        sender.drain()
-    assert done == [0, 1, 2], "nothing is sent after a failure, so nothing is sent out of order"
-    with pytest.raises(TrackingOutage):
-        sender.submit(lambda: None, "epoch 6")
+def test_the_first_failure_and_the_recovery_are_each_said_once(capsys):
+    clock = FakeClock()
+    fn, _ = flaky(3, ConnectionError("refused"))
+    call_with_retry(fn, "logging epoch 2 of trial t1", 60, sleep=clock.sleep, clock=clock)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert err[0].startswith("regsweep: MLflow unreachable while logging epoch 2 of trial t1; retrying for up to 60s")
+    assert err[1] == "regsweep: MLflow answers again after 3.5s; logging epoch 2 of trial t1 done"

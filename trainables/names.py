@@ -52,6 +52,8 @@ DIVERGED = "diverged"
 #: Validation accuracy stayed at chance level after the grace period: the trial stopped itself.
 COLLAPSED = "collapsed"
 
+#: The key Ray Tune adds to every result: the trial's id (MLflow child runs are keyed by it).
+RAY_TRIAL_ID = "trial_id"
 #: Reported to Tune with every result (not an MLflow metric): the Ray node that trained the epoch.
 NODE_ID = "node_id"
 
@@ -115,5 +117,10 @@ TAG_PARENT_RUN = "mlflow.parentRunId"
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_TRAINING = "custom_model_development"
 ROLE_PARENT = "sweep"
+#: MLflow run statuses (``mlflow.entities.RunStatus`` names) regsweep sets.
+RUN_RUNNING = "RUNNING"
+RUN_FINISHED = "FINISHED"
+RUN_FAILED = "FAILED"
+RUN_KILLED = "KILLED"
 ROLE_TRIAL = "trial"
 MODEL_NAME = "model"

@@ -56,3 +56,20 @@ def prepare_tensorflow(threads: int | None = None) -> Any:
             pass
     _prepared = True
     return tf
+
+
+def driver_tensorflow() -> Any:
+    """TensorFlow for the driver, which only loads finished models to log them: quiet, on the CPU
+    (the GPUs belong to the trials), one thread, no progress bars."""
+    tf = import_tensorflow_quietly()
+    import keras
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialized in this process
+        pass
+    tf.get_logger().setLevel("ERROR")
+    keras.utils.disable_interactive_logging()
+    return tf

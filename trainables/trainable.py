@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from dataclasses import asdict, replace
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -27,7 +27,6 @@ from trainables.regularizers import RegularizerSpec
 from trainables.settings import TrainSettings
 from trainables.sparsity import kernel_sparsity, model_activation_sparsity, model_kernels
 from trainables.tf_runtime import prepare_tensorflow
-from trainables.tracking import TrackingInfo
 
 #: Called once per epoch with the metrics and, when one was written, a checkpoint directory.
 ReportFn = Callable[[dict[str, float], Optional[str]], None]
@@ -39,16 +38,6 @@ PROGRESS_METRICS = "metrics"
 #: Training settings logged as MLflow params of every trial (threads is a resource detail).
 LOGGED_SETTINGS = ("epochs", "batch_size", "learning_rate", "seed", "sparsity_threshold",
                    "checkpoint_every", "precision", "collapse_after")
-
-
-class Tracker(Protocol):
-    """Where a trial logs besides Tune (an MLflow child run, or nothing)."""
-
-    def log_epoch(self, metrics: Mapping[str, float], epoch: int) -> None: ...
-
-    def log_model(self, model: Any, example: Any) -> None: ...
-
-    def close(self, state: str) -> None: ...
 
 
 def trial_params(config: Mapping[str, Any], settings: TrainSettings) -> dict[str, Any]:
@@ -71,7 +60,6 @@ def run_trial(
     settings: TrainSettings,
     report: ReportFn,
     restore_dir: str | None = None,
-    tracker: Tracker | None = None,
 ) -> dict[str, float]:
     """Train one trial to the end (or to divergence) and return its last metrics.
 
@@ -127,13 +115,6 @@ def run_trial(
             )
             metrics[names.TEST_LOSS] = float(test_loss)
             metrics[names.TEST_ACCURACY] = float(test_acc)
-        if tracker is not None:  # before report(): Tune may end the trial at its last report
-            tracker.log_epoch(metrics, epoch)
-            if is_last and not diverged and not collapsed:
-                tracker.log_model(model, probe[:1])
-            if is_last or diverged or collapsed:
-                tracker.close(names.STATE_DIVERGED if diverged else
-                              names.STATE_COLLAPSED if collapsed else names.STATE_COMPLETED)
         write_ckpt = not diverged and (is_last or collapsed or epoch % settings.checkpoint_every == 0)
         _report_with_checkpoint(model, metrics, report, write_ckpt)
         last = metrics
@@ -143,11 +124,9 @@ def run_trial(
     return last
 
 
-def tune_trainable(
-    config: dict[str, Any], data: Dataset, settings: TrainSettings, tracking: TrackingInfo | None = None
-) -> None:
-    """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it,
-    and logs to its MLflow child run when ``tracking`` is given."""
+def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSettings) -> None:
+    """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it.
+    It reports to Tune only; the driver logs every result to MLflow (``sweep.trial_runs``)."""
     import ray
     from ray import tune
 
@@ -163,17 +142,7 @@ def tune_trainable(
         if done is not None:  # finished before the driver died: nothing to train or log again
             report(done, None)
             return
-        tracker: Tracker | None = None
-        if tracking is not None:
-            from trainables.tracking import TrialRun
-
-            ctx = tune.get_context()
-            tracker = TrialRun(tracking, ctx.get_trial_id(), ctx.get_trial_name(),
-                               trial_params(config, settings), node_id=node_id)
-            if tracker.finished is not None:  # ended in MLflow, but its last report died with the driver
-                report(tracker.finished, None)
-                return
-        run_trial(config, data, settings, report, restore_dir=restore_dir, tracker=tracker)
+        run_trial(config, data, settings, report, restore_dir=restore_dir)
 
 
 def final_metrics(restore_dir: str, settings: TrainSettings) -> dict[str, float] | None:

@@ -1,0 +1,202 @@
+"""The driver's MLflow writer against a real MLflow store (SQLite, the local default): child runs,
+steps, end states and attempts, including the cases the worker-side writer got wrong. Where a
+failure is needed, a thin wrapper makes one real client call fail once."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from sweep.trial_runs import TrackingInfo, TrialRunWriter, end_record, epoch_record, start_record
+from trainables import names
+
+PARAMS = {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL, names.LAMBDA: 0.01, "epochs": 3}
+
+
+def result(epoch: int, finished: bool = False) -> dict:
+    return {names.EPOCH: epoch, names.LOSS: 1.0 / epoch, names.ACCURACY: 0.5, names.VAL_LOSS: 1.0,
+            names.VAL_ACCURACY: 0.4 + epoch / 10, names.FINISHED: float(finished), names.DIVERGED: 0.0,
+            names.COLLAPSED: 0.0, names.NODE_ID: "node-a", "time_this_iter_s": 1.0}
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """(uri, client, info) for a fresh local store with a parent run."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("writer", artifact_location=(tmp_path / "art").as_uri())
+    parent = client.create_run(exp, run_name="sweep", tags={names.TAG_ROLE: names.ROLE_PARENT})
+    return uri, client, TrackingInfo(uri=uri, experiment_id=exp, parent_run_id=parent.info.run_id, sweep="sweep",
+                                     max_outage_s=5.0)
+
+
+def children(client, info):
+    return client.search_runs([info.experiment_id], filter_string=f"tags.`{names.TAG_PARENT_RUN}` = "
+                                                                    f"'{info.parent_run_id}'")
+
+
+def steps(client, run_id: str) -> list[int]:
+    return sorted(int(m.step) for m in client.get_metric_history(run_id, names.EPOCH))
+
+
+def drain(writer: TrialRunWriter) -> None:
+    writer.start()
+    assert writer.flush(timeout=60) == 0
+    writer.close()
+
+
+class FailOnce:
+    """A real MlflowClient whose named method fails once, after doing its work or before."""
+
+    def __init__(self, client, method: str, after_success: bool, exc: Exception):
+        self._client, self._method, self._after, self._exc = client, method, after_success, exc
+        self.failed = False
+
+    def __getattr__(self, name):
+        real = getattr(self._client, name)
+        if name != self._method:
+            return real
+
+        def call(*args, **kwargs):
+            if self.failed:
+                return real(*args, **kwargs)
+            self.failed = True
+            if self._after:
+                real(*args, **kwargs)
+            raise self._exc
+
+        return call
+
+
+def test_a_trial_gets_one_child_run_with_params_every_epoch_once_and_its_end_state(store):
+    _, client, info = store
+    writer = TrialRunWriter(info)
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    for epoch in (1, 2, 3):
+        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
+    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    drain(writer)
+    (child,) = children(client, info)
+    assert child.info.run_name == "tune_trainable_t1" and child.info.status == names.RUN_FINISHED
+    assert child.data.params[names.REGULARIZER] == names.L2 and child.data.params[names.LAMBDA] == "0.01"
+    assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
+    assert child.data.tags[names.TAG_ATTEMPTS] == "1" and child.data.tags[names.TAG_NODE_ID] == "node-a"
+    assert steps(client, child.info.run_id) == [1, 2, 3]
+    assert "time_this_iter_s" not in child.data.metrics, "only the contract's metrics are logged"
+
+
+def test_a_start_retried_after_create_run_succeeded_still_logs_params_and_counts_one_attempt(store):
+    # regression: the worker-side TrialRun._open took the retry for a second attempt and skipped the params
+    _, client, info = store
+    flaky = FailOnce(client, "log_batch", after_success=False, exc=ConnectionError("connection reset"))
+    writer = TrialRunWriter(info, client=flaky)
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    drain(writer)
+    assert flaky.failed
+    (child,) = children(client, info)
+    assert child.data.params[names.REGULARIZER] == names.L2 and child.data.params["epochs"] == "3"
+    assert child.data.tags[names.TAG_ATTEMPTS] == "1"
+
+
+def test_a_create_run_whose_answer_was_lost_makes_no_second_child(store):
+    _, client, info = store
+    flaky = FailOnce(client, "create_run", after_success=True, exc=ConnectionError("answer lost"))
+    writer = TrialRunWriter(info, client=flaky)
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    drain(writer)
+    (child,) = children(client, info)
+    assert child.data.params[names.PLACEMENT] == names.KERNEL and child.data.tags[names.TAG_ATTEMPTS] == "1"
+
+
+def test_a_trial_that_errors_before_its_first_report_ends_errored_not_running(store):
+    # regression: its child run stayed "running" (the fallback trial id was a directory name)
+    _, client, info = store
+    writer = TrialRunWriter(info)
+    writer.submit(start_record("t9", "tune_trainable_t9", PARAMS))
+    writer.submit(end_record("t9", {"trial_id": "t9"}, True, None))
+    drain(writer)
+    (child,) = children(client, info)
+    assert child.data.tags[names.TAG_STATE] == names.STATE_ERRORED and child.info.status == names.RUN_FAILED
+    assert child.data.params[names.REGULARIZER] == names.L2, "every child run carries its params"
+
+
+def test_a_retried_trial_continues_its_run_without_duplicate_steps(store):
+    _, client, info = store
+    writer = TrialRunWriter(info)
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    for epoch in (1, 2):
+        writer.submit(epoch_record("t1", result(epoch)))
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))  # Ray retries it from epoch 1's checkpoint
+    for epoch in (2, 3):
+        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
+    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    drain(writer)
+    (child,) = children(client, info)
+    assert child.data.tags[names.TAG_ATTEMPTS] == "2"
+    assert steps(client, child.info.run_id) == [1, 2, 3]
+    assert [int(m.step) for m in client.get_metric_history(child.info.run_id, names.VAL_ACCURACY)] == [1, 2, 3]
+
+
+def test_a_new_driver_resumes_records_without_duplicates_and_leaves_ended_runs_alone(store):
+    _, client, info = store
+    first = TrialRunWriter(info)
+    first.submit(start_record("done", "tune_trainable_done", PARAMS))
+    first.submit(epoch_record("done", result(1, finished=True)))
+    first.submit(end_record("done", result(1, finished=True), False, None))
+    first.submit(start_record("t2", "tune_trainable_t2", PARAMS))
+    first.submit(epoch_record("t2", result(1)))
+    drain(first)
+    # what Ray saved with the experiment: a record that had been delivered, and one that had not
+    saved = pickle.loads(pickle.dumps([epoch_record("t2", result(1)), epoch_record("t2", result(2))]))
+
+    second = TrialRunWriter(info)  # the resumed driver
+    second.restore(saved)
+    second.submit(start_record("done", "tune_trainable_done", PARAMS))  # Ray restarts a finished trial
+    second.submit(epoch_record("done", result(1, finished=True)))
+    second.submit(start_record("t2", "tune_trainable_t2", PARAMS))
+    for epoch in (2, 3):
+        second.submit(epoch_record("t2", result(epoch, finished=epoch == 3)))
+    second.submit(end_record("t2", result(3, finished=True), False, None))
+    drain(second)
+    by_trial = {c.data.tags[names.TAG_TRIAL_ID]: c for c in children(client, info)}
+    assert set(by_trial) == {"done", "t2"}
+    assert by_trial["done"].data.tags[names.TAG_ATTEMPTS] == "1", "a finished trial is not counted again"
+    assert steps(client, by_trial["done"].info.run_id) == [1]
+    assert by_trial["t2"].data.tags[names.TAG_ATTEMPTS] == "2"
+    assert steps(client, by_trial["t2"].info.run_id) == [1, 2, 3]
+    assert by_trial["t2"].data.tags[names.TAG_STATE] == names.STATE_COMPLETED
+
+
+def test_records_wait_in_order_while_the_store_is_away_and_nothing_is_lost(tmp_path, capsys, monkeypatch):
+    from sweep.retry import DRIVER_MLFLOW_ENV
+    from tests.servers import free_port, mlflow_server
+
+    for key, value in DRIVER_MLFLOW_ENV.items():  # as run_sweep sets them: sweep.retry alone retries
+        monkeypatch.setenv(key, value)
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    with mlflow_server(tmp_path / "srv", port):
+        exp = client.create_experiment("outage")
+        parent = client.create_run(exp, run_name="sweep")
+    info = TrackingInfo(uri=uri, experiment_id=exp, parent_run_id=parent.info.run_id, sweep="sweep", max_outage_s=1.0)
+    writer = TrialRunWriter(info).start()
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    for epoch in (1, 2):
+        writer.submit(epoch_record("t1", result(epoch)))
+    assert writer.flush(timeout=4) == 3, "nothing is delivered while the server is away, nothing is dropped"
+    with mlflow_server(tmp_path / "srv", port):
+        assert writer.flush(timeout=60) == 0
+        writer.close()
+        (child,) = children(client, info)
+        assert steps(client, child.info.run_id) == [1, 2]
+    out = capsys.readouterr()
+    assert "MLflow unreachable while opening the child run of trial t1" in out.err
+    assert "did not answer for" in out.out and "tracking.max_outage_s" in out.out
+    assert "MLflow answers again" in out.err

@@ -1,23 +1,44 @@
-"""Hydra composition of ``conf/`` into a validated ``SweepConfig``, with one-line errors.
+"""Hydra composition of ``conf/`` onto the typed ``SweepConfig``, with one-line errors.
 
-The Hydra compose API is used (not ``@hydra.main``) so that every composition error can be turned
-into a single ``ConfigError`` line and exit code 2 instead of Hydra's multi-line report.
+The schema is registered in Hydra's ConfigStore (``regsweep_schema``, first in ``config.yaml``'s
+defaults), so Hydra itself rejects an unknown key, a wrong type or a choice outside its Enum, and the
+OmegaConf error it raises carries the key (``full_key``). This module only turns those errors into
+one ``ConfigError`` line and exit code 2; it reads no message text. The compose API is used (not
+``@hydra.main``) so that nothing of Hydra's multi-line report reaches the terminal.
 """
 
 from __future__ import annotations
 
-import re
+from enum import Enum
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from sweep.config import SweepConfig
+from trainables.choices import Placement, Precision, Regularizer, Scheduler
 from trainables.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def _conf_dir() -> Path:
+    """``sweep/conf`` in an installed wheel, else ``conf/`` at the top of the checkout."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "conf"
+
+
+CONF_DIR = _conf_dir()
 PRIMARY = "config"
+SCHEMA = "regsweep_schema"
 _HELP_FIX = "run `python -m sweep.launch --help` to list the groups and keys"
+#: How each Enum choice is named in an error line.
+_CHOICE_LABEL = {Regularizer: "regularizer", Placement: "placement", Precision: "precision", Scheduler: "scheduler"}
+
+
+def register_schema() -> None:
+    """Put ``SweepConfig`` in Hydra's ConfigStore, where ``config.yaml``'s defaults list finds it."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=SCHEMA, node=SweepConfig)
 
 
 def compose_raw(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> DictConfig:
@@ -27,31 +48,28 @@ def compose_raw(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> DictConf
 
     if not conf_dir.is_dir():
         raise ConfigError("conf", f"config directory {conf_dir} is missing",
-                          "run from a checkout installed with pip install -e .")
+                          "reinstall regsweep (pip install .), or run from its checkout")
+    parsed = _parse(overrides)
+    _check_additions(parsed, conf_dir)
+    register_schema()
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="regsweep"):
             return compose(config_name=PRIMARY, overrides=list(overrides))
     except MissingConfigException as exc:
-        raise _missing_option(exc) from None
+        raise _missing_option(exc, parsed, conf_dir) from None
     except HydraException as exc:
-        raise _composition_error(exc) from None
+        raise _composition_error(exc, parsed, conf_dir) from None
 
 
 def to_sweep_config(raw: DictConfig) -> SweepConfig:
-    """Merge onto the typed schema (unknown keys, wrong types) and validate ranges."""
-    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+    """The typed object of a composed config, with its ranges and combinations validated. The merge
+    onto the schema catches keys that a ``+key=value`` override added past Hydra's check."""
+    from omegaconf.errors import OmegaConfBaseException
 
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(SweepConfig), raw)
-        cfg = OmegaConf.to_object(merged)
-    except ConfigKeyError as exc:
-        key = exc.full_key or str(exc.key)
-        raise ConfigError(key, "unknown config key", _HELP_FIX) from None
-    except ValidationError as exc:
-        raise ConfigError(exc.full_key or "config", _first_line(exc.msg),
-                          "give a value of the key's type (see --help)") from None
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SweepConfig), raw))
     except OmegaConfBaseException as exc:
-        raise ConfigError(getattr(exc, "full_key", None) or "config", _first_line(str(exc)), _HELP_FIX) from None
+        raise _from_omegaconf(exc, None) from None
     assert isinstance(cfg, SweepConfig)
     return cfg.validate()
 
@@ -61,35 +79,97 @@ def load_config(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> SweepCon
     return to_sweep_config(compose_raw(overrides, conf_dir))
 
 
+def _parse(overrides: Sequence[str]) -> list[Any]:
+    """Hydra's own parse of the overrides (the key of each), or one line for a malformed one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        return OverridesParser.create().parse_overrides(list(overrides))
+    except OverrideParseException as exc:
+        return _raise(ConfigError("overrides", _first_line(str(exc)), "write overrides as key=value, e.g. train.epochs=3"))
+
+
+def _check_additions(parsed: list[Any], conf_dir: Path) -> None:
+    """``+key=value`` may add only what the schema declares: Hydra lets an addition past its check."""
+    schema = OmegaConf.structured(SweepConfig)
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_add() and "." in key and OmegaConf.select(schema, key, default=_ABSENT) is _ABSENT:
+            raise ConfigError(key, "unknown config key", _HELP_FIX)
+
+
+def _raise(error: ConfigError) -> Any:
+    raise error
+
+
+def _from_omegaconf(exc: Exception, value: Optional[str]) -> ConfigError:
+    """One line from the OmegaConf error Hydra raised for a key."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    key = getattr(exc, "full_key", None) or "config"
+    if isinstance(exc, (ConfigAttributeError, ConfigKeyError)):
+        return ConfigError(key, "unknown config key", _HELP_FIX)
+    if isinstance(exc, ValidationError):
+        choice = _enum_of(exc)
+        if choice is not None:
+            owner = key.split("[", 1)[0]
+            bad = getattr(exc, "value", None) or value
+            return ConfigError(owner, f"unknown {_CHOICE_LABEL.get(choice, 'choice')} {str(bad)!r}",
+                               f"use any of {', '.join(choice)}")
+        return ConfigError(key, _first_line(getattr(exc, "msg", str(exc))), "give a value of the key's type (see --help)")
+    return ConfigError(key, _first_line(getattr(exc, "msg", str(exc))), _HELP_FIX)
+
+
+def _enum_of(exc: Exception) -> Optional[type[Enum]]:
+    """The Enum a rejected value had to belong to, when the key holds a choice: OmegaConf gives the
+    list's type (``List[Regularizer]``) or the dataclass and field that hold the value."""
+    import typing
+
+    ref, key = getattr(exc, "ref_type", None), getattr(exc, "key", None)
+    candidates = list(typing.get_args(ref))
+    if isinstance(ref, type) and isinstance(key, str):
+        try:
+            candidates.append(typing.get_type_hints(ref).get(key))
+        except (NameError, TypeError):
+            pass
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, Enum)), None)
+
+
+def _missing_option(exc: Exception, parsed: list[Any], conf_dir: Path) -> ConfigError:
+    """A group option that has no YAML file: name the group and its options."""
+    missing = str(getattr(exc, "missing_cfg_file", "") or "")
+    group, _, option = missing.rpartition("/")
+    if group:
+        choices = " | ".join(sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))) or "<option>"
+        return ConfigError(group, f"no option {option!r} in config group {group!r}", f"use {group}={choices}")
+    return ConfigError("config", _first_line(str(exc)), _HELP_FIX)
+
+
+def _composition_error(exc: Exception, parsed: list[Any], conf_dir: Path) -> ConfigError:
+    """The key an override failed on, from the OmegaConf error Hydra chained, or from the override."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    cause = exc.__cause__
+    if isinstance(cause, OmegaConfBaseException):
+        value = next((str(o.value()) for o in parsed if getattr(cause, "full_key", "") and
+                      o.key_or_group == str(getattr(cause, "full_key")).split("[", 1)[0]), None)
+        return _from_omegaconf(cause, value)
+    schema = OmegaConf.structured(SweepConfig)
+    for override in parsed:
+        key = override.key_or_group
+        known = OmegaConf.select(schema, key, default=_ABSENT) is not _ABSENT
+        if override.is_add() and known:
+            return ConfigError(key, "already exists, so '+' cannot add it", f"drop the '+' in +{key}")
+        if "." not in key and not known and not (conf_dir / key).is_dir():
+            return ConfigError(key, "unknown config group", _HELP_FIX)
+        if not known and not (conf_dir / key.split(".", 1)[0]).is_dir():
+            return ConfigError(key, "unknown config key", _HELP_FIX)
+    return ConfigError("config", _first_line(str(exc)), _HELP_FIX)
+
+
+_ABSENT = object()
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text and text.strip() else "invalid value"
-
-
-def _missing_option(exc: Exception) -> ConfigError:
-    text = str(exc)
-    m = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
-    options = getattr(exc, "options", None) or re.findall(r"^\t(\S+)$", text, flags=re.M)
-    if m:
-        group, option = m.group(1), m.group(2)
-        choices = " | ".join(sorted(options)) if options else "<option>"
-        return ConfigError(group, f"no option {option!r} in config group {group!r}", f"use {group}={choices}")
-    return ConfigError("config", _first_line(text), _HELP_FIX)
-
-
-def _composition_error(exc: Exception) -> ConfigError:
-    text = str(exc)
-    cause = str(exc.__cause__ or "")
-    m = re.search(r"Could not override '([^']+)'", text)
-    if m:
-        key = m.group(1)
-        if "No match in the defaults list" in text or "No match in the defaults list" in cause:
-            return ConfigError(key, "unknown config group", _HELP_FIX)
-        if "not in struct" in text + cause or "To append to your config" in text:
-            return ConfigError(key, "unknown config key", _HELP_FIX)
-        return ConfigError(key, _first_line(cause or text), _HELP_FIX)
-    m = re.search(r"Could not append to config\. An item is already at '([^']+)'", text)
-    if m:
-        return ConfigError(m.group(1), "already exists, so '+' cannot add it", f"drop the '+' in +{m.group(1)}")
-    if "Error parsing override" in text or "mismatched input" in text:
-        return ConfigError("overrides", _first_line(text), "write overrides as key=value, e.g. train.epochs=3")
-    return ConfigError("config", _first_line(text), _HELP_FIX)

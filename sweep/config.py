@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any, Dict, List, Optional
 
 from trainables import names
+from trainables.choices import Placement, Precision, Regularizer, Scheduler
 from trainables.data import DATASETS, DataSpec
 from trainables.errors import ConfigError
 from trainables.regularizers import RegularizerSpec
-from trainables.settings import PRECISIONS, TrainSettings
+from trainables.settings import TrainSettings
 
-SCHEDULERS = ("asha", "fifo")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -30,10 +30,10 @@ class SearchConfig:
 
     num_samples: int = 32
     """How many trials Optuna proposes."""
-    regularizers: List[str] = field(default_factory=lambda: list(names.REGULARIZERS))
+    regularizers: List[Regularizer] = field(default_factory=lambda: list(Regularizer))
     """Regularizers to compare: any of none, l1, l2, elastic_net. The none baseline is measured once
     in every sweep, listed or not."""
-    placements: List[str] = field(default_factory=lambda: [names.KERNEL_BIAS, names.ACTIVITY])
+    placements: List[Placement] = field(default_factory=lambda: [Placement.kernel_bias, Placement.activity])
     """Where the penalty goes: any of kernel, bias, activity, kernel_bias."""
     lambda_low: float = 1e-5
     """Lower end of lambda's log-uniform range."""
@@ -68,7 +68,7 @@ class SearchConfig:
 class SchedulerConfig:
     """Early stopping."""
 
-    name: str = "asha"
+    name: Scheduler = Scheduler.asha
     """asha (stop weak trials early) or fifo (run every trial to the end)."""
     grace_period: int = 5
     """ASHA: epochs every trial gets before it can be stopped (capped at train.epochs)."""
@@ -97,11 +97,13 @@ class TrackingConfig:
     """MLflow target."""
 
     uri: Optional[str] = None
-    """MLflow server (http://host:5000); null = the embedded local store (./mlflow.db, ./mlartifacts)."""
+    """MLflow server (http://host:5000); null = the local store in the working directory (./mlflow.db,
+    ./mlartifacts), which `mlflow ui` there opens."""
     experiment: str = "regsweep"
     """MLflow experiment name; created if missing."""
     max_outage_s: float = 300.0
-    """How long trials keep retrying an unreachable server before the trial fails (Ray retries it)."""
+    """An outage longer than this is reported (trials keep training; the driver holds their records), and
+    the end of the sweep waits at most this long for the server before giving up with exit 1."""
 
 
 @dataclass
@@ -172,8 +174,6 @@ def _validate_train(t: TrainSettings) -> None:
              f"must be >= 1, got {t.activation_batch}", "use e.g. train.activation_batch=256")
     _require(t.checkpoint_every >= 1, "train.checkpoint_every",
              f"must be >= 1, got {t.checkpoint_every}", "use e.g. train.checkpoint_every=1")
-    _require(t.precision in PRECISIONS, "train.precision", f"unknown precision {t.precision!r}",
-             f"use one of {', '.join(PRECISIONS)}")
     _require(t.collapse_after is None or t.collapse_after >= 0, "train.collapse_after",
              f"must be >= 0, got {t.collapse_after}", "use null (the grace period), 0 (never) or an epoch count")
     _require(t.threads >= 0, "train.threads", f"must be >= 0, got {t.threads}",
@@ -185,18 +185,12 @@ def _validate_search(s: SearchConfig, t: TrainSettings) -> None:
              "use e.g. search.num_samples=16")
     _require(len(s.regularizers) > 0, "search.regularizers", "the list is empty",
              f"list at least one of {', '.join(names.REGULARIZERS)}")
-    for reg in s.regularizers:
-        _require(reg in names.REGULARIZERS, "search.regularizers", f"unknown regularizer {reg!r}",
-                 f"use any of {', '.join(names.REGULARIZERS)}")
     _require(len(set(s.regularizers)) == len(s.regularizers), "search.regularizers",
              "lists a regularizer twice", "list each regularizer once")
     penalized = [r for r in s.regularizers if r != names.NONE]
     if penalized:
         _require(len(s.placements) > 0, "search.placements", "the list is empty",
                  f"list at least one of {', '.join(names.PLACEMENTS)}")
-    for place in s.placements:
-        _require(place in names.PLACEMENTS, "search.placements", f"unknown placement {place!r}",
-                 f"use any of {', '.join(names.PLACEMENTS)}")
     _require(len(set(s.placements)) == len(s.placements), "search.placements",
              "lists a placement twice", "list each placement once")
     _require(s.lambda_low > 0 and math.isfinite(s.lambda_low), "search.lambda_low",
@@ -219,7 +213,7 @@ def _validate_search(s: SearchConfig, t: TrainSettings) -> None:
              "use e.g. search.confirm_top=1 (turn confirmation off with search.confirm_seeds=0)")
     _require(s.max_concurrent_trials >= 0, "search.max_concurrent_trials",
              f"must be >= 0, got {s.max_concurrent_trials}", "use 0 for no limit")
-    if t.precision == "mixed_float16" and names.ACTIVITY in s.placements and penalized:
+    if t.precision == Precision.mixed_float16 and names.ACTIVITY in s.placements and penalized:
         raise ConfigError("train.precision",
                           "mixed_float16 overflows activity penalties to inf",
                           "use train.precision=mixed_bfloat16 or float32, or drop the activity placement")
@@ -255,9 +249,7 @@ def _validate_point(s: SearchConfig, i: int, point: Dict[str, Any]) -> None:
 
 
 def _validate_scheduler(sc: SchedulerConfig) -> None:
-    _require(sc.name in SCHEDULERS, "scheduler", f"unknown scheduler {sc.name!r}",
-             f"use scheduler={' or scheduler='.join(SCHEDULERS)}")
-    if sc.name == "asha":
+    if sc.name == Scheduler.asha:
         _require(sc.grace_period >= 1, "scheduler.grace_period", f"must be >= 1, got {sc.grace_period}",
                  "use e.g. scheduler.grace_period=2")
         _require(sc.reduction_factor >= 2, "scheduler.reduction_factor",
@@ -286,5 +278,5 @@ def _validate_tracking(tr: TrackingConfig) -> None:
              f"must be > 0 seconds, got {tr.max_outage_s}", "use e.g. tracking.max_outage_s=300")
     if tr.uri is not None:
         _require(re.match(r"^https?://[^/\s]+", tr.uri) is not None, "tracking.uri",
-                 f"{tr.uri!r} is not an http(s):// server address (trials log over HTTP)",
-                 "use e.g. tracking.uri=http://127.0.0.1:5000, or leave it unset for the embedded store")
+                 f"{tr.uri!r} is not an http(s):// server address",
+                 "use e.g. tracking.uri=http://127.0.0.1:5000, or leave it unset for the local store (./mlflow.db)")

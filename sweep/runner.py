@@ -26,6 +26,8 @@ from trainables.errors import ConfigError, SummaryNotLogged
 RESULTS_CSV = "results.csv"
 BEST_CONFIG = "best_config.json"
 SPACE_FILE = "search_space.json"
+#: MLflow records the driver could not deliver before it stopped; a resume sends them first.
+PENDING_FILE = ".mlflow-pending.pkl"
 #: Figures of the best trial written to best_config.json and logged on the parent run as best_<name>.
 BEST_METRICS = (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY)
 
@@ -105,6 +107,8 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             info = tracking.open_parent_run(uri, cfg, name, data)
         _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         writer = TrialRunWriter(info, example=_model_example(data)).start()
+        if writer.restore_saved(out_dir / PENDING_FILE):
+            _say(f"mlflow: sending {len(writer.pending())} record(s) an earlier run could not deliver")
         callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg)))]
         trainable = tuner.make_trainable(cfg, data, gpus)
         if cfg.resume:
@@ -122,8 +126,9 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm, callbacks)))
     except BaseException:
         if writer is not None:
-            writer.flush(timeout=5.0)  # what is still queued stays in Ray's saved callback state
+            writer.flush(timeout=5.0)
             writer.close()
+            writer.save_pending(out_dir / PENDING_FILE)  # resume=true sends them
             unregister(writer)
         if info is not None:
             tracking.end_parent_quietly(info, names.RUN_KILLED)  # resume=true reopens it
@@ -144,11 +149,13 @@ def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, o
     """Deliver what the trials' records still wait for, then the summary on the parent run. Any
     failure here ends the parent run FAILED and is one line (exit 1): the results are on disk."""
     try:
-        left = writer.flush(timeout=cfg.tracking.max_outage_s)
-        if left:
+        if writer.flush(timeout=cfg.tracking.max_outage_s):
+            writer.close()
+            left = writer.save_pending(out_dir / PENDING_FILE)
             raise SummaryNotLogged(f"the MLflow server did not take {left} trial record(s) within "
-                                   f"tracking.max_outage_s={cfg.tracking.max_outage_s:g}s; the results are "
-                                   f"in {out_dir}/")
+                                   f"tracking.max_outage_s={cfg.tracking.max_outage_s:g}s; the results are in "
+                                   f"{out_dir}/ and the records in {PENDING_FILE} there: once the server is "
+                                   f"back, run the same command with resume=true to send them")
         for problem in writer.errors:
             _say(f"WARNING: not in MLflow: {problem}")
         tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics,

@@ -12,7 +12,8 @@ one thread (``TrialRunWriter``) delivers them through the one retry policy of ``
   the epochs the run already holds and skips them: a trial Ray retries from its checkpoint, or a
   sweep resumed after the driver was killed, re-reports epochs without logging them twice.
 - **Resume.** Records not yet delivered are part of the callback's state, which Ray saves with the
-  experiment and gives back on ``Tuner.restore``.
+  experiment and gives back on ``Tuner.restore``; a driver that gives up on the server at the end of
+  the sweep also keeps them in ``<output_dir>/<name>/.mlflow-pending.pkl``, and resume sends them.
 - **Attempts.** Each start of a trial (the first, a Ray retry, a restore) is one attempt. A trial
   whose child run had already ended before the driver died is not counted again, and its re-reported
   results are ignored.
@@ -131,6 +132,27 @@ class TrialRunWriter:
         """Records not yet delivered (the one being sent included), oldest first."""
         with self._cond:
             return list(self._queue)
+
+    def save_pending(self, path: Path) -> int:
+        """Keep the undelivered records in ``path`` (for the next resume); return how many."""
+        import pickle
+
+        records = self.pending()
+        if records:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(pickle.dumps(records))
+        return len(records)
+
+    def restore_saved(self, path: Path) -> int:
+        """Queue the records an earlier driver saved with ``save_pending``; return how many."""
+        import pickle
+
+        if not path.exists():
+            return 0
+        records = pickle.loads(path.read_bytes())
+        self.restore(records)
+        path.unlink()
+        return len(records)
 
     def restore(self, records: list[Record]) -> None:
         """Put back records an earlier driver had not delivered, ahead of anything newer."""

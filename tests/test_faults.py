@@ -219,20 +219,26 @@ def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
 @pytest.mark.slow
 def test_outage_longer_than_the_limit_is_said_and_every_record_is_sent_when_the_server_is_back(tmp_path):
     exp, epochs = "fault-long-outage", 4
-    proc, log, client, root, port = sweep_then_stop_server(
-        tmp_path, exp, "search.regularizers=[l2]", "search.baseline=false", "search.num_samples=1",
-        f"train.epochs={epochs}",
-        "tracking.max_outage_s=2", "cluster.max_failures=20", "name=long-outage")
+    args = (*COMMON, "search.regularizers=[l2]", "search.baseline=false", "search.num_samples=1",
+            f"train.epochs={epochs}", "tracking.max_outage_s=2", "cluster.max_failures=20", "name=long-outage")
+    proc, log, client, root, port = sweep_then_stop_server(tmp_path, exp, *args[len(COMMON):])
     wait_for(lambda: "did not answer for" in log.read_text(errors="replace"), 120,
-             "a trial to give up on the server", proc, log)
+             "the driver to report the long outage", proc, log)
+    # the trials never wait on MLflow: the sweep trains to the end, waits tracking.max_outage_s for the
+    # server, then keeps the undelivered records on disk and says how to send them (exit 1)
+    out = finish(proc, log)
+    assert proc.returncode == 1, out[-4000:]
+    assert "tracking.max_outage_s" in out and "resume=true" in out
+    assert (tmp_path / "outputs" / "long-outage" / "results.csv").exists()
     with mlflow_server(root, port):
-        out = finish(proc, log)
-        assert proc.returncode == 0, out[-4000:]
-        _, children = runs_of(client, exp)
+        uri = f"http://127.0.0.1:{port}"
+        resumed = launch(tmp_path, *args, f"tracking.uri={uri}", f"tracking.experiment={exp}", "resume=true")
+        assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+        parents, children = runs_of(client, exp)
+        assert len(parents) == 1 and parents[0].info.status == "FINISHED"
         assert len(children) == 1
         child = children[0]
         assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
-        # the trial never waits on MLflow (the driver holds its records), so an outage no longer fails it
         assert int(child.data.tags[names.TAG_ATTEMPTS]) == 1, "the trial trained on through the outage"
         assert_full_history(client, child, epochs)
-    assert "tracking.max_outage_s" in out
+    assert not (tmp_path / "outputs" / "long-outage" / ".mlflow-pending.pkl").exists()

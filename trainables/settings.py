@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+from trainables.choices import Precision
 
 
 @dataclass
@@ -27,7 +27,7 @@ class TrainSettings:
     """Validation examples used to measure ReLU activation sparsity."""
     checkpoint_every: int = 1
     """Checkpoint the model every k epochs (and always at the last one)."""
-    precision: str = "float32"
+    precision: Precision = Precision.float32
     """float32 | mixed_bfloat16 | mixed_float16 (float16 overflows activity penalties)."""
     collapse_after: Optional[int] = None
     """Stop a trial whose validation accuracy is still at chance level after this many epochs (state

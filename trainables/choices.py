@@ -1,0 +1,42 @@
+"""The closed choices of the config as Enums: Hydra and OmegaConf check them at composition and name
+the key of a wrong one. ``StrEnum`` members are their names' strings, so every other module keeps
+comparing them with the constants of ``trainables.names``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from trainables import names
+
+
+class Regularizer(StrEnum):
+    """What penalty a trial adds."""
+
+    none = names.NONE
+    l1 = names.L1
+    l2 = names.L2
+    elastic_net = names.ELASTIC_NET
+
+
+class Placement(StrEnum):
+    """Where the penalty goes."""
+
+    kernel = names.KERNEL
+    bias = names.BIAS
+    activity = names.ACTIVITY
+    kernel_bias = names.KERNEL_BIAS
+
+
+class Precision(StrEnum):
+    """Keras' global dtype policy for training."""
+
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"
+    mixed_float16 = "mixed_float16"
+
+
+class Scheduler(StrEnum):
+    """Early stopping: ASHA stops weak trials, FIFO runs every trial to the end."""
+
+    asha = "asha"
+    fifo = "fifo"

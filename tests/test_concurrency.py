@@ -1,4 +1,4 @@
-"""Sweeps launched at the same moment in one working directory, on the embedded MLflow store: each
+"""Sweeps launched at the same moment in one working directory, on the local SQLite MLflow store: each
 keeps its own Ray state, results and MLflow runs, and a twin with the same name is refused."""
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ a fresh venv, run from another directory, finds its config and runs a 1-trial di
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,14 @@ def run(cmd: list[str], cwd: Path, timeout: int = 1800, env: dict | None = None)
 
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_runs_help_and_a_one_trial_sweep_from_another_directory(tmp_path):
-    dist, venv, elsewhere = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere"
+    dist, venv, elsewhere, src = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere", tmp_path / "src"
     elsewhere.mkdir()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(REPO)], cwd=tmp_path)
+    src.mkdir()
+    # build from a clean copy of the sources: setuptools leaves build/ in the tree it builds
+    for part in ("pyproject.toml", "README.md", "sweep", "trainables", "conf"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
+        copy(REPO / part, src / part, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)], cwd=tmp_path)
     wheel = next(dist.glob("regsweep-*.whl"))
     run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
     python = str(venv / "bin" / "python")

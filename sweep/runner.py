@@ -158,6 +158,11 @@ def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, o
                                    f"back, run the same command with resume=true to send them")
         for problem in writer.errors:
             _say(f"WARNING: not in MLflow: {problem}")
+        if cfg.resume:
+            lost = writer.remove_lost_runs({str(t) for t in outcome.table[names.COL_TRIAL]})
+            if lost:
+                _say(f"mlflow: removed {lost} child run(s) of trials the killed launcher had started before Ray "
+                     f"saved them (Ray trained them again under new ids; MLflow's deleted view keeps them)")
         tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics,
                                    verdict=outcome.verdict.headline if outcome.verdict else None)
     except SummaryNotLogged:

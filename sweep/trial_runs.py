@@ -219,6 +219,20 @@ class TrialRunWriter:
                 return True
         return False
 
+    def remove_lost_runs(self, known_trials: set[str]) -> int:
+        """Soft-delete child runs of trials that Ray's restored state does not know (call after a
+        flush): a launcher killed before Ray saved a trial it had started leaves that trial's run
+        behind, and Ray trains the config again under a new id. MLflow keeps deleted runs (its
+        "deleted" view), so nothing is erased."""
+        runs = call_with_retry(lambda: self.client.search_runs(
+            [self.info.experiment_id], filter_string=f"tags.`{names.TAG_PARENT_RUN}` = '{self.info.parent_run_id}'",
+            max_results=5000), "listing the child runs", self.info.max_outage_s)
+        lost = [r for r in runs if r.data.tags.get(names.TAG_TRIAL_ID) not in known_trials]
+        for run in lost:
+            call_with_retry(lambda: self.client.delete_run(run.info.run_id), "removing a lost child run",
+                            self.info.max_outage_s)
+        return len(lost)
+
     # --- what each record does (idempotent: a retry after a lost answer changes nothing) ---
     def apply(self, record: Record) -> None:
         if record.kind == "start":

@@ -162,7 +162,7 @@ def _run_config(cfg: SweepConfig, name: str, callbacks: list[Any] | None = None)
 
     return tune.RunConfig(
         name=name,
-        callbacks=callbacks,
+        callbacks=list(callbacks) if callbacks else None,  # Ray appends its reporter to the list it gets
         storage_path=resolve_storage_path(cfg),
         failure_config=tune.FailureConfig(max_failures=cfg.cluster.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

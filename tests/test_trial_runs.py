@@ -200,3 +200,20 @@ def test_records_wait_in_order_while_the_store_is_away_and_nothing_is_lost(tmp_p
     assert "MLflow unreachable while opening the child run of trial t1" in out.err
     assert "did not answer for" in out.out and "tracking.max_outage_s" in out.out
     assert "MLflow answers again" in out.err
+
+
+def test_runs_of_trials_ray_never_saved_are_moved_to_the_deleted_view_after_a_resume(store):
+    # regression: a launcher killed right after starting a trial, before Ray saved it, left a second
+    # child run for the config Ray trained again under a new id (5 children for 4 trials)
+    _, client, info = store
+    writer = TrialRunWriter(info)
+    for trial in ("kept", "forgotten"):
+        writer.submit(start_record(trial, f"tune_trainable_{trial}", PARAMS))
+    drain(writer)
+    assert writer.remove_lost_runs({"kept"}) == 1
+    (child,) = children(client, info)
+    assert child.data.tags[names.TAG_TRIAL_ID] == "kept"
+    from mlflow.entities import ViewType
+
+    deleted = client.search_runs([info.experiment_id], run_view_type=ViewType.DELETED_ONLY)
+    assert [r.data.tags[names.TAG_TRIAL_ID] for r in deleted] == ["forgotten"]

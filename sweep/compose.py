@@ -50,26 +50,25 @@ def compose_raw(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> DictConf
         raise ConfigError("conf", f"config directory {conf_dir} is missing",
                           "reinstall regsweep (pip install .), or run from its checkout")
     parsed = _parse(overrides)
-    _check_additions(parsed, conf_dir)
+    _check_additions(parsed)
     register_schema()
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="regsweep"):
             return compose(config_name=PRIMARY, overrides=list(overrides))
     except MissingConfigException as exc:
-        raise _missing_option(exc, parsed, conf_dir) from None
+        raise _missing_option(exc, conf_dir) from None
     except HydraException as exc:
         raise _composition_error(exc, parsed, conf_dir) from None
 
 
 def to_sweep_config(raw: DictConfig) -> SweepConfig:
-    """The typed object of a composed config, with its ranges and combinations validated. The merge
-    onto the schema catches keys that a ``+key=value`` override added past Hydra's check."""
+    """The typed object of a composed config, with its ranges and combinations validated."""
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SweepConfig), raw))
+        cfg = OmegaConf.to_object(raw)
     except OmegaConfBaseException as exc:
-        raise _from_omegaconf(exc, None) from None
+        raise _from_omegaconf(exc) from None
     assert isinstance(cfg, SweepConfig)
     return cfg.validate()
 
@@ -87,23 +86,23 @@ def _parse(overrides: Sequence[str]) -> list[Any]:
     try:
         return OverridesParser.create().parse_overrides(list(overrides))
     except OverrideParseException as exc:
-        return _raise(ConfigError("overrides", _first_line(str(exc)), "write overrides as key=value, e.g. train.epochs=3"))
+        raise ConfigError("overrides", _first_line(str(exc)), "write overrides as key=value, e.g. train.epochs=3") from None
 
 
-def _check_additions(parsed: list[Any], conf_dir: Path) -> None:
+def _in_schema(key: str) -> bool:
+    """True when the dotted ``key`` is declared by ``SweepConfig``."""
+    return OmegaConf.select(OmegaConf.structured(SweepConfig), key, default=_ABSENT) is not _ABSENT
+
+
+def _check_additions(parsed: list[Any]) -> None:
     """``+key=value`` may add only what the schema declares: Hydra lets an addition past its check."""
-    schema = OmegaConf.structured(SweepConfig)
     for override in parsed:
         key = override.key_or_group
-        if override.is_add() and "." in key and OmegaConf.select(schema, key, default=_ABSENT) is _ABSENT:
+        if override.is_add() and "." in key and not _in_schema(key):
             raise ConfigError(key, "unknown config key", _HELP_FIX)
 
 
-def _raise(error: ConfigError) -> Any:
-    raise error
-
-
-def _from_omegaconf(exc: Exception, value: Optional[str]) -> ConfigError:
+def _from_omegaconf(exc: Exception) -> ConfigError:
     """One line from the OmegaConf error Hydra raised for a key."""
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
@@ -114,8 +113,7 @@ def _from_omegaconf(exc: Exception, value: Optional[str]) -> ConfigError:
         choice = _enum_of(exc)
         if choice is not None:
             owner = key.split("[", 1)[0]
-            bad = getattr(exc, "value", None) or value
-            return ConfigError(owner, f"unknown {_CHOICE_LABEL.get(choice, 'choice')} {str(bad)!r}",
+            return ConfigError(owner, f"unknown {_CHOICE_LABEL.get(choice, 'choice')} {str(getattr(exc, 'value', ''))!r}",
                                f"use any of {', '.join(choice)}")
         return ConfigError(key, _first_line(getattr(exc, "msg", str(exc))), "give a value of the key's type (see --help)")
     return ConfigError(key, _first_line(getattr(exc, "msg", str(exc))), _HELP_FIX)
@@ -136,7 +134,7 @@ def _enum_of(exc: Exception) -> Optional[type[Enum]]:
     return next((c for c in candidates if isinstance(c, type) and issubclass(c, Enum)), None)
 
 
-def _missing_option(exc: Exception, parsed: list[Any], conf_dir: Path) -> ConfigError:
+def _missing_option(exc: Exception, conf_dir: Path) -> ConfigError:
     """A group option that has no YAML file: name the group and its options."""
     missing = str(getattr(exc, "missing_cfg_file", "") or "")
     group, _, option = missing.rpartition("/")
@@ -152,13 +150,10 @@ def _composition_error(exc: Exception, parsed: list[Any], conf_dir: Path) -> Con
 
     cause = exc.__cause__
     if isinstance(cause, OmegaConfBaseException):
-        value = next((str(o.value()) for o in parsed if getattr(cause, "full_key", "") and
-                      o.key_or_group == str(getattr(cause, "full_key")).split("[", 1)[0]), None)
-        return _from_omegaconf(cause, value)
-    schema = OmegaConf.structured(SweepConfig)
+        return _from_omegaconf(cause)
     for override in parsed:
         key = override.key_or_group
-        known = OmegaConf.select(schema, key, default=_ABSENT) is not _ABSENT
+        known = _in_schema(key)
         if override.is_add() and known:
             return ConfigError(key, "already exists, so '+' cannot add it", f"drop the '+' in +{key}")
         if "." not in key and not known and not (conf_dir / key).is_dir():

@@ -126,9 +126,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm, callbacks)))
     except BaseException:
         if writer is not None:
-            writer.flush(timeout=5.0)
-            writer.close()
-            writer.save_pending(out_dir / PENDING_FILE)  # resume=true sends them
+            writer.stop(5.0, keep_in=out_dir / PENDING_FILE)  # resume=true sends what is left
             unregister(writer)
         if info is not None:
             tracking.end_parent_quietly(info, names.RUN_KILLED)  # resume=true reopens it
@@ -149,9 +147,8 @@ def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, o
     """Deliver what the trials' records still wait for, then the summary on the parent run. Any
     failure here ends the parent run FAILED and is one line (exit 1): the results are on disk."""
     try:
-        if writer.flush(timeout=cfg.tracking.max_outage_s):
-            writer.close()
-            left = writer.save_pending(out_dir / PENDING_FILE)
+        left = writer.stop(cfg.tracking.max_outage_s, keep_in=out_dir / PENDING_FILE)
+        if left:
             raise SummaryNotLogged(f"the MLflow server did not take {left} trial record(s) within "
                                    f"tracking.max_outage_s={cfg.tracking.max_outage_s:g}s; the results are in "
                                    f"{out_dir}/ and the records in {PENDING_FILE} there: once the server is "
@@ -173,7 +170,6 @@ def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, o
         raise SummaryNotLogged(f"logging the summary to MLflow failed ({exc.__class__.__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}); the results are in {out_dir}/") from exc
     finally:
-        writer.close()
         unregister(writer)
 
 

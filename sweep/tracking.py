@@ -39,6 +39,11 @@ def is_local_store(uri: str) -> bool:
     return uri.startswith("sqlite:")
 
 
+def _db_path(uri: str) -> Path:
+    """The database file of a local SQLite store URI."""
+    return Path(uri.removeprefix("sqlite:///"))
+
+
 @contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """For the local SQLite store: one sweep at a time creates or migrates ``mlflow.db`` (two
@@ -48,7 +53,7 @@ def store_lock(uri: str) -> Iterator[None]:
         return
     from filelock import FileLock
 
-    with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
+    with FileLock(f"{_db_path(uri)}.lock"):
         yield
 
 
@@ -96,7 +101,7 @@ def _artifact_location(uri: str, experiment: str) -> Optional[str]:
     if not is_local_store(uri):
         return None
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in experiment)
-    return (Path(uri.removeprefix("sqlite:///")).parent / LOCAL_ARTIFACTS / safe).as_uri()
+    return (_db_path(uri).parent / LOCAL_ARTIFACTS / safe).as_uri()
 
 
 def _experiment_id(client: Any, experiment: str, artifact_location: Optional[str] = None) -> str:

@@ -133,6 +133,13 @@ class TrialRunWriter:
         with self._cond:
             return list(self._queue)
 
+    def stop(self, timeout: float, keep_in: Path) -> int:
+        """Deliver for at most ``timeout`` seconds, stop the thread, and keep what is left in ``keep_in``
+        (``restore_saved`` queues it again on resume); return how many records were left."""
+        self.flush(timeout)
+        self.close()
+        return self.save_pending(keep_in)
+
     def save_pending(self, path: Path) -> int:
         """Keep the undelivered records in ``path`` (for the next resume); return how many."""
         import pickle

@@ -89,27 +89,23 @@ def test_a_trial_gets_one_child_run_with_params_every_epoch_once_and_its_end_sta
     assert "time_this_iter_s" not in child.data.metrics, "only the contract's metrics are logged"
 
 
-def test_a_start_retried_after_create_run_succeeded_still_logs_params_and_counts_one_attempt(store):
-    # regression: the worker-side TrialRun._open took the retry for a second attempt and skipped the params
+@pytest.mark.parametrize("method, after_success, exc", [
+    # regression: the worker-side TrialRun._open took this retry for a second attempt and skipped the params
+    ("log_batch", False, ConnectionError("connection reset")),
+    # the run was created but the answer was lost: the retry must find it, not create a second one
+    ("create_run", True, ConnectionError("answer lost")),
+])
+def test_a_retried_start_makes_one_child_with_its_params_and_one_attempt(store, method, after_success, exc):
     _, client, info = store
-    flaky = FailOnce(client, "log_batch", after_success=False, exc=ConnectionError("connection reset"))
+    flaky = FailOnce(client, method, after_success=after_success, exc=exc)
     writer = TrialRunWriter(info, client=flaky)
     writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
     drain(writer)
     assert flaky.failed
     (child,) = children(client, info)
     assert child.data.params[names.REGULARIZER] == names.L2 and child.data.params["epochs"] == "3"
+    assert child.data.params[names.PLACEMENT] == names.KERNEL
     assert child.data.tags[names.TAG_ATTEMPTS] == "1"
-
-
-def test_a_create_run_whose_answer_was_lost_makes_no_second_child(store):
-    _, client, info = store
-    flaky = FailOnce(client, "create_run", after_success=True, exc=ConnectionError("answer lost"))
-    writer = TrialRunWriter(info, client=flaky)
-    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
-    drain(writer)
-    (child,) = children(client, info)
-    assert child.data.params[names.PLACEMENT] == names.KERNEL and child.data.tags[names.TAG_ATTEMPTS] == "1"
 
 
 def test_a_trial_that_errors_before_its_first_report_ends_errored_not_running(store):

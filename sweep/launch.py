@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Sequence
 
 from trainables.errors import SummaryNotLogged, UserError
@@ -51,6 +52,7 @@ def _help_text() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
+    launched = time.time()
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         if args.help:
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from sweep.runner import run_sweep
 
-        outcome = run_sweep(cfg)
+        outcome = run_sweep(cfg, launched)
     except UserError as exc:
         print(f"regsweep: error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from sweep.config import SweepConfig
 from sweep.plots import write_plots
 from sweep.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
 from sweep.retry import DRIVER_MLFLOW_ENV
+from sweep.timings import (FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE, Timeline,
+                           TimingRecorder, close_timeline, open_timeline)
 from sweep.trial_runs import TrackingInfo, TrialRunWriter
 from sweep.tune_logger import TrialRunLogger, register, unregister
 from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
@@ -48,9 +51,11 @@ class SweepOutcome:
     """One row per config: seeds, mean and sd of validation and test accuracy."""
 
 
-def run_sweep(cfg: SweepConfig) -> SweepOutcome:
+def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcome:
     """Check everything the user can get wrong, load the data once, run (or resume) the Tune
-    sweep, and write the summary. Bad input fails before any server, Ray or trial starts."""
+    sweep, and write the summary. Bad input fails before any server, Ray or trial starts.
+    ``launched`` (``time.time()`` at the command's start) anchors the start-up time in timings.json."""
+    launched = time.time() if launched is None else launched
     name = cfg.sweep_name()
     out_dir = Path(cfg.output_dir).expanduser().resolve() / name
     space = results_fingerprint(cfg)
@@ -68,7 +73,11 @@ def run_sweep(cfg: SweepConfig) -> SweepOutcome:
         for key, value in DRIVER_MLFLOW_ENV.items():  # one retry policy: sweep.retry's
             os.environ.setdefault(key, value)
         uri = cfg.tracking.uri or tracking.local_store_uri(Path.cwd())
-        return _run(cfg, name, out_dir, space, uri, data)
+        timeline = open_timeline(name, launched)
+        try:
+            return _run(cfg, name, out_dir, space, uri, data, timeline)
+        finally:
+            close_timeline(timeline)
 
 
 @contextmanager
@@ -92,8 +101,9 @@ def _sweep_lock(out_dir: Path) -> Iterator[None]:
 
 
 def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str,
-         data: Dataset) -> SweepOutcome:
+         data: Dataset, timeline: Timeline) -> SweepOutcome:
     started = cluster.connect(cfg.cluster)
+    timeline.mark(RAY_READY)
     info: Optional[TrackingInfo] = None
     writer: Optional[TrialRunWriter] = None
     grids: list[Any] = []
@@ -106,10 +116,11 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         with tracking.store_lock(uri):  # last step before trials: nothing half-logged
             info = tracking.open_parent_run(uri, cfg, name, data)
         _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
+        timeline.mark(MLFLOW_READY)
         writer = TrialRunWriter(info, example=_model_example(data)).start()
         if writer.restore_saved(out_dir / PENDING_FILE):
             _say(f"mlflow: sending {len(writer.pending())} record(s) an earlier run could not deliver")
-        callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg)))]
+        callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg))), TimingRecorder(name)]
         trainable = tuner.make_trainable(cfg, data, gpus)
         if cfg.resume:
             _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
@@ -132,11 +143,16 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             tracking.end_parent_quietly(info, names.RUN_KILLED)  # resume=true reopens it
         raise
     finally:
+        timeline.mark(TRIALS_DONE)
         cluster.disconnect(started)
     assert info is not None and writer is not None
     records = [rec for phase, grid in grids for rec in summary.records_from_results(grid, phase, cfg.train.seed)]
     outcome = _summarize(cfg, name, out_dir, data, records)
+    timeline.mark(SUMMARY_WRITTEN)
     _log_summary(cfg, info, writer, outcome, out_dir)
+    timeline.mark(FINISHED)
+    timeline.write(out_dir)
+    _say(f"time: {timeline.line()} (outputs/{name}/timings.json)")
     _say(f"mlflow: {len(outcome.table)} child runs under parent run {info.parent_run_id}; "
          + ("open the UI with: mlflow ui   (in this directory)" if not cfg.tracking.uri else f"see {uri}"))
     return outcome

@@ -46,6 +46,14 @@ ACTIVATION_SPARSITY = "activation_sparsity"
 TEST_LOSS = "test_loss"
 TEST_ACCURACY = "test_accuracy"
 
+# --- where a trial's time goes (seconds) ---
+#: Each epoch: the wall time of its ``fit`` call (training and validation). The rest of the epoch's
+#: time (probes, checkpoint, test evaluation) is the trial's overhead.
+TIME_FIT_S = "time_fit_s"
+#: Reported to Tune (not an MLflow metric) with the first epoch after a start or restart: seconds from
+#: the trial's start to its first training step (TensorFlow import, model build, data pipeline).
+TIME_SETUP_S = "time_setup_s"
+
 # --- end-state flags reported with the last result (1.0 = true) ---
 FINISHED = "finished"
 DIVERGED = "diverged"
@@ -84,7 +92,7 @@ PHASE_CONFIRM = "confirm"
 
 #: Every metric a trial logs to its MLflow child run each epoch (besides per-layer sparsity).
 TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM, ACTIVATION_SPARSITY,
-                 FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY)
+                 TIME_FIT_S, FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY)
 #: Logged only at the last epoch.
 LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY)
 

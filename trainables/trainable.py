@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from dataclasses import asdict, replace
 from typing import Any, Callable, Mapping, Optional
@@ -66,6 +67,7 @@ def run_trial(
     ``restore_dir`` is a checkpoint directory written by an earlier call: training resumes at the
     epoch after the one it holds, with the saved weights and optimizer state.
     """
+    started = time.perf_counter()
     spec = RegularizerSpec.from_trial_config(config)
     settings = settings_for(config, settings)
     tf = prepare_tensorflow(settings.threads)
@@ -89,7 +91,9 @@ def run_trial(
     ceiling = chance_ceiling(data.y_val, data.n_classes)
 
     last: dict[str, float] = {}
+    setup_s: float | None = time.perf_counter() - started
     for epoch in range(done + 1, settings.epochs + 1):
+        fit_start = time.perf_counter()
         history = model.fit(
             train_ds,
             validation_data=val_ds,
@@ -100,6 +104,9 @@ def run_trial(
             callbacks=[terminate_on_nan],
         ).history
         metrics = _epoch_metrics(model, history, val_ds, epoch)
+        metrics[names.TIME_FIT_S] = time.perf_counter() - fit_start
+        if setup_s is not None:  # the first epoch of this start: how long the trial took to get going
+            metrics[names.TIME_SETUP_S], setup_s = setup_s, None
         diverged = not math.isfinite(metrics[names.LOSS])
         collapsed = not diverged and is_collapsed(metrics[names.VAL_ACCURACY], epoch, ceiling,
                                                   settings.collapse_after or 0)

@@ -1,4 +1,4 @@
-"""Benchmarks that compare regsweep with what a user would otherwise run.
+"""Search quality: is regsweep's answer better than a plain grid's or a stock Ray Tune script's?
 
 ``python -m sweep.bench search [--seeds 0,1,2] [--data digits] [--num-samples 16] [--epochs 25]``
 
@@ -296,25 +296,17 @@ def write_report(runs: Sequence[MethodRun], out: Path, meta: dict[str, Any]) -> 
     table = summarize(runs)
     payload = {**meta, "runs": [run.__dict__ for run in runs], "summary": table.to_dict("records")}
     (out / "search.json").write_text(json.dumps(payload, indent=2, default=str))
-    (out / "search.md").write_text(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
+    (out / "search.md").write_text(table.to_markdown(index=False))
     plot_curves(runs, out / "best_so_far.png")
     print(table.to_string(index=False))
     print(f"bench: wrote {out}/search.json, search.md, best_so_far.png")
     return 0
 
 
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the bench command line and run it."""
-    parser = argparse.ArgumentParser(prog="python -m sweep.bench", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="bench", required=True)
+def add_parser(sub: Any) -> None:
+    """The ``search`` subcommand."""
     search = sub.add_parser("search", help="search quality and cost against a plain grid and a stock script")
     search.add_argument("--seeds", default="0,1,2", help="search seeds, comma-separated")
     search.add_argument("--data", default="digits", choices=("digits", "emnist"))
@@ -324,9 +316,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     search.add_argument("--methods", default=",".join(METHODS))
     search.add_argument("--out", default="bench-results")
     search.add_argument("regsweep_args", nargs="*", help="extra overrides for the regsweep run")
-    args = parser.parse_args(argv)
-    return bench_search(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    search.set_defaults(run=bench_search)

@@ -1,0 +1,8 @@
+"""Benchmarks that compare regsweep with what a user would otherwise run (``python -m sweep.bench``).
+
+- ``search``: the quality of the answer and the epochs it cost (``sweep.bench.search``);
+- ``overhead``: the wall time of the same grid as a plain Keras loop, a stock Ray Tune script and
+  regsweep, with where regsweep's fixed costs go (``sweep.bench.overhead``);
+- ``scale``: the driver, searcher, scheduler and MLflow path with thousands of trivial trials
+  (``sweep.bench.scale``).
+"""

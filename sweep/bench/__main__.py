@@ -1,0 +1,24 @@
+"""``python -m sweep.bench {search,overhead,scale} [options]``: see ``sweep.bench``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the bench command line and run the chosen benchmark."""
+    from sweep.bench import overhead, search
+
+    parser = argparse.ArgumentParser(prog="python -m sweep.bench",
+                                     description="Benchmarks against a plain Keras loop and a stock Ray Tune script.")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    for module in (search, overhead):
+        module.add_parser(sub)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -314,7 +314,7 @@ class TrialRunWriter:
         """Log the Keras model of the trial's final checkpoint as ``model``, with signature and input
         example, exactly as ``mlflow.keras.log_model`` would."""
         from trainables.tf_runtime import driver_tensorflow
-        from trainables.trainable import MODEL_FILE
+        from trainables.trainable import checkpoint_model
 
         tf = driver_tensorflow()
         import keras
@@ -322,7 +322,7 @@ class TrialRunWriter:
         from mlflow.models import Model, infer_signature
 
         with checkpoint.as_directory() as ckpt_dir:
-            model = keras.models.load_model(Path(ckpt_dir) / MODEL_FILE)
+            model = checkpoint_model(ckpt_dir)
         example = self.example
         signature = infer_signature(example, model.predict(example, verbose=0)) if example is not None else None
         previous = mlflow.get_tracking_uri()

@@ -7,7 +7,7 @@ For 47 classes that is 440,751 parameters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Optional
 
 from trainables.regularizers import RegularizerSpec
 
@@ -22,27 +22,36 @@ def build_model(
     n_classes: int,
     spec: RegularizerSpec,
     learning_rate: float = 1e-3,
-    input_shape: tuple[int, int, int] = INPUT_SHAPE,
+    input_shape: tuple[int, ...] = INPUT_SHAPE,
+    compile: bool = True,
+    layer_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
 ) -> Any:
-    """Build and compile the seed CNN with ``spec`` applied to every Conv2D and Dense layer."""
+    """Build (and compile) the seed CNN with ``spec`` applied to every Conv2D and Dense layer.
+    ``layer_kwargs`` (layer name -> regularizer arguments) replaces ``spec``'s, for
+    ``trainables.reusable``'s variable penalties."""
     import keras
     from keras import layers
+
+    def reg(layer: str) -> dict[str, Any]:
+        return dict(layer_kwargs[layer]) if layer_kwargs is not None else spec.layer_kwargs()
 
     model = keras.Sequential(
         [
             keras.Input(shape=input_shape, name="image"),
-            layers.Conv2D(32, (3, 3), activation="relu", name="conv1", **spec.layer_kwargs()),
+            layers.Conv2D(32, (3, 3), activation="relu", name="conv1", **reg("conv1")),
             layers.MaxPooling2D((2, 2), name="pool1"),
             layers.Dropout(0.25, name="drop1"),
-            layers.Conv2D(64, (3, 3), activation="relu", name="conv2", **spec.layer_kwargs()),
+            layers.Conv2D(64, (3, 3), activation="relu", name="conv2", **reg("conv2")),
             layers.MaxPooling2D((2, 2), name="pool2"),
             layers.Dropout(0.25, name="drop2"),
             layers.Flatten(name="flatten"),
-            layers.Dense(256, activation="relu", name="dense1", **spec.layer_kwargs()),
-            layers.Dense(n_classes, activation="softmax", name="output", **spec.layer_kwargs()),
+            layers.Dense(256, activation="relu", name="dense1", **reg("dense1")),
+            layers.Dense(n_classes, activation="softmax", name="output", **reg("output")),
         ],
         name="seed_cnn",
     )
+    if not compile:
+        return model
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),

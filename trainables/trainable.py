@@ -23,8 +23,9 @@ import numpy as np
 from trainables import names
 from trainables.collapse import chance_ceiling, is_collapsed
 from trainables.data import Dataset
-from trainables.model import build_model
+from trainables.model import INPUT_SHAPE, build_model
 from trainables.regularizers import RegularizerSpec
+from trainables.reusable import load_variables, save_variables, trial_model
 from trainables.settings import TrainSettings
 from trainables.sparsity import kernel_sparsity, model_activation_sparsity, model_kernels
 from trainables.tf_runtime import prepare_tensorflow
@@ -32,10 +33,11 @@ from trainables.tf_runtime import prepare_tensorflow
 #: Called once per epoch with the metrics and, when one was written, a checkpoint directory.
 ReportFn = Callable[[dict[str, float], Optional[str]], None]
 
-MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
 #: The key of progress.json that holds the checkpointed epoch's metrics.
 PROGRESS_METRICS = "metrics"
+#: The key of progress.json that says how to rebuild the model (``checkpoint_model``).
+PROGRESS_MODEL = "model"
 #: Training settings logged as MLflow params of every trial (threads is a resource detail).
 LOGGED_SETTINGS = ("epochs", "batch_size", "learning_rate", "seed", "sparsity_threshold",
                    "checkpoint_every", "precision", "collapse_after")
@@ -73,16 +75,17 @@ def run_trial(
     tf = prepare_tensorflow(settings.threads)
     import keras
 
-    keras.backend.clear_session()  # drop the previous trial's graph when Ray reuses this process
+    keras.backend.clear_session(free_memory=False)  # Keras' global state; this process's compiled model stays
     keras.mixed_precision.set_global_policy(settings.precision)
     keras.utils.set_random_seed(settings.seed)
 
+    model = trial_model(data.n_classes, spec, settings.learning_rate, INPUT_SHAPE, settings.precision)
+    done = 0
     if restore_dir:
-        model = keras.models.load_model(Path(restore_dir) / MODEL_FILE)
+        load_variables(model, Path(restore_dir))
         done = json.loads((Path(restore_dir) / PROGRESS_FILE).read_text())[names.EPOCH]
-    else:
-        model = build_model(data.n_classes, spec, settings.learning_rate)
-        done = 0
+    shape = {"n_classes": data.n_classes, "input_shape": list(INPUT_SHAPE),
+             "learning_rate": settings.learning_rate, "config": spec.as_params()}
 
     train_ds = _pipeline(tf, data.x_train, data.y_train, settings, shuffle=True)
     val_ds = _pipeline(tf, data.x_val, data.y_val, settings, shuffle=False)
@@ -123,11 +126,10 @@ def run_trial(
             metrics[names.TEST_LOSS] = float(test_loss)
             metrics[names.TEST_ACCURACY] = float(test_acc)
         write_ckpt = not diverged and (is_last or collapsed or epoch % settings.checkpoint_every == 0)
-        _report_with_checkpoint(model, metrics, report, write_ckpt)
+        _report_with_checkpoint(model, metrics, report, write_ckpt, shape)
         last = metrics
         if diverged or collapsed:  # a NaN model or one at chance level: end cleanly, never retry
             break
-    keras.backend.clear_session()
     return last
 
 
@@ -152,6 +154,20 @@ def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSetting
         run_trial(config, data, settings, report, restore_dir=restore_dir)
 
 
+def checkpoint_model(ckpt_dir: str) -> Any:
+    """The trained model of a checkpoint, as a plain Keras model (the article's regularizer objects, compiled
+    like the seed): what the driver logs to MLflow. Needs only the checkpoint directory."""
+    import keras
+
+    progress = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())
+    shape = progress[PROGRESS_MODEL]
+    keras.backend.clear_session(free_memory=False)
+    model = build_model(int(shape["n_classes"]), RegularizerSpec.from_trial_config(shape["config"]),
+                        float(shape["learning_rate"]), tuple(shape["input_shape"]))
+    load_variables(model, Path(ckpt_dir), with_optimizer=False)
+    return model
+
+
 def final_metrics(restore_dir: str, settings: TrainSettings) -> dict[str, float] | None:
     """The last epoch's metrics when ``restore_dir`` is the checkpoint of a trial that had already
     finished, else None. A driver killed between a trial's last report and Ray's next state snapshot
@@ -163,16 +179,16 @@ def final_metrics(restore_dir: str, settings: TrainSettings) -> dict[str, float]
 
 
 def _report_with_checkpoint(
-    model: Any, metrics: dict[str, float], report: ReportFn, write_ckpt: bool
+    model: Any, metrics: dict[str, float], report: ReportFn, write_ckpt: bool, shape: dict[str, Any]
 ) -> None:
     if not write_ckpt:
         report(metrics, None)
         return
     ckpt_dir = tempfile.mkdtemp(prefix="regsweep-ckpt-")
     try:
-        model.save(Path(ckpt_dir) / MODEL_FILE)
-        (Path(ckpt_dir) / PROGRESS_FILE).write_text(
-            json.dumps({names.EPOCH: int(metrics[names.EPOCH]), PROGRESS_METRICS: metrics}))
+        save_variables(model, Path(ckpt_dir))
+        (Path(ckpt_dir) / PROGRESS_FILE).write_text(json.dumps(
+            {names.EPOCH: int(metrics[names.EPOCH]), PROGRESS_METRICS: metrics, PROGRESS_MODEL: shape}))
         report(metrics, ckpt_dir)  # Ray persists the directory before report() returns
     finally:
         shutil.rmtree(ckpt_dir, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from sweep.config import SweepConfig
 from sweep.plots import write_plots
 from sweep.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
 from sweep.retry import DRIVER_MLFLOW_ENV
-from sweep.timings import (FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE, Timeline,
+from sweep.timings import (DATA_READY, FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE, Timeline,
                            TimingRecorder, close_timeline, open_timeline)
 from sweep.trial_runs import TrackingInfo, TrialRunWriter
 from sweep.tune_logger import TrialRunLogger, register, unregister
@@ -68,12 +69,14 @@ def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcom
             tracking.preflight(cfg.tracking.uri)
         cluster.preflight(cfg.cluster)
         data = load_dataset(cfg.data)
+        data_ready = time.time()
         _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
              + f", {data.n_classes} classes")
         for key, value in DRIVER_MLFLOW_ENV.items():  # one retry policy: sweep.retry's
             os.environ.setdefault(key, value)
         uri = cfg.tracking.uri or tracking.local_store_uri(Path.cwd())
         timeline = open_timeline(name, launched)
+        timeline.mark(DATA_READY, data_ready)
         try:
             return _run(cfg, name, out_dir, space, uri, data, timeline)
         finally:
@@ -102,12 +105,15 @@ def _sweep_lock(out_dir: Path) -> Iterator[None]:
 
 def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str,
          data: Dataset, timeline: Timeline) -> SweepOutcome:
-    started = cluster.connect(cfg.cluster)
-    timeline.mark(RAY_READY)
+    with ThreadPoolExecutor(1, thread_name_prefix="regsweep-mlflow-prepare") as pool:
+        preparing = pool.submit(tracking.prepare_store, uri)  # overlaps Ray's start-up
+        started = cluster.connect(cfg.cluster)
+        timeline.mark(RAY_READY)
     info: Optional[TrackingInfo] = None
     writer: Optional[TrialRunWriter] = None
     grids: list[Any] = []
     try:
+        preparing.result()
         res = cluster.cluster_summary()
         gpus = tuner.resolve_gpus_per_trial(cfg, res["gpus"])
         _say(f"ray: {res['nodes']} node(s), {res['cpus']:g} CPUs, {res['gpus']:g} GPUs; "
@@ -130,7 +136,8 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             (out_dir / SPACE_FILE).write_text(json.dumps(space, indent=2))
             _say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs (the baseline "
                  f"included), scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
-            tune_run = tuner.build_tuner(cfg, name, trainable, callbacks)
+            concurrency = tuner.concurrent_trials(cfg, res["cpus"], res["gpus"], gpus)
+            tune_run = tuner.build_tuner(cfg, name, trainable, callbacks, concurrency)
         grids.append((names.PHASE_SEARCH, tune_run.fit()))
         confirm = confirm_configs(cfg, summary.records_from_results(grids[0][1], names.PHASE_SEARCH, cfg.train.seed))
         if confirm:

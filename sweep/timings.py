@@ -22,6 +22,7 @@ from trainables import names
 TIMINGS_FILE = "timings.json"
 #: Phase marks (absolute ``time.time()`` seconds) the launcher sets, in order.
 LAUNCHED = "launched"
+DATA_READY = "data_ready"
 RAY_READY = "ray_ready"
 MLFLOW_READY = "mlflow_ready"
 TRIALS_DONE = "trials_done"

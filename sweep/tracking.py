@@ -9,6 +9,7 @@ server process is needed, and a plain ``mlflow ui`` in the same directory shows 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -54,7 +55,44 @@ def store_lock(uri: str) -> Iterator[None]:
     from filelock import FileLock
 
     with FileLock(f"{_db_path(uri)}.lock"):
+        if not _db_path(uri).exists():
+            seed_local_store(_db_path(uri))
         yield
+
+
+def prepare_store(uri: str) -> None:
+    """What opening the parent run needs and can do before Ray is up: MLflow's imports, and a new
+    local store's database (the launcher runs this beside ``ray.init``)."""
+    from mlflow.tracking import MlflowClient  # noqa: F401  (seconds of imports)
+
+    with store_lock(uri):
+        pass
+
+
+def seed_local_store(db: Path) -> None:
+    """Start a new local store from an empty, fully migrated copy: MLflow's schema migrations take
+    seconds on every new ``mlflow.db``, a file copy takes milliseconds. The copy is made once per
+    MLflow version, in the user's cache (``$XDG_CACHE_HOME/regsweep``), under a lock."""
+    import shutil
+
+    import mlflow
+    from filelock import FileLock
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "regsweep"
+    template = cache / f"mlflow-{mlflow.__version__}-empty.db"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{template}.lock"):
+            if not template.exists():
+                partial = template.with_suffix(".partial")
+                partial.unlink(missing_ok=True)
+                from mlflow.tracking import MlflowClient
+
+                MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments()  # creates and migrates
+                partial.replace(template)
+        shutil.copyfile(template, db)
+    except OSError:  # no writable cache: MLflow migrates the new store itself
+        db.unlink(missing_ok=True)
 
 
 def preflight(uri: str, timeout: float = 10.0) -> None:

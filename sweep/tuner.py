@@ -36,6 +36,20 @@ def resolve_gpus_per_trial(cfg: SweepConfig, cluster_gpus: float) -> float:
     return AUTO_GPU_SHARE if cluster_gpus > 0 else 0.0
 
 
+def concurrent_trials(cfg: SweepConfig, cluster_cpus: float, cluster_gpus: float, gpus_per_trial: float) -> int:
+    """``search.max_concurrent_trials``, or (0) as many trials as the cluster holds at once.
+
+    Tune asks a custom searcher for one pending trial at a time unless it is told a concurrency
+    limit, so the trials of a sweep would start one by one, each waiting for the previous trial's
+    worker process to come up (seconds each)."""
+    if cfg.search.max_concurrent_trials:
+        return int(cfg.search.max_concurrent_trials)
+    fits = int(cluster_cpus // cfg.cluster.cpus_per_trial) if cfg.cluster.cpus_per_trial > 0 else 1
+    if gpus_per_trial > 0:
+        fits = min(fits, int(cluster_gpus / gpus_per_trial + 1e-9))
+    return max(1, fits)
+
+
 def trial_settings(cfg: SweepConfig) -> TrainSettings:
     """Training settings with TensorFlow's threads sized to the CPUs each trial gets, and the
     collapse check at the scheduler's grace period unless the config sets it."""
@@ -54,7 +68,8 @@ def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float) -> An
     return tune.with_resources(with_data, {"cpu": float(cfg.cluster.cpus_per_trial), "gpu": gpus_per_trial})
 
 
-def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any] | None = None) -> Any:
+def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any] | None = None,
+                concurrency: int = 0) -> Any:
     """A fresh Tuner for sweep ``name``: the baseline first, then Optuna's proposals."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
@@ -80,8 +95,8 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
             search_alg=searcher,
             scheduler=scheduler,
             num_samples=cfg.search.num_samples,
-            max_concurrent_trials=cfg.search.max_concurrent_trials or None,
-            reuse_actors=True,  # one TensorFlow import per worker process, not per trial
+            max_concurrent_trials=concurrency or cfg.search.max_concurrent_trials or None,
+            reuse_actors=True,  # one TensorFlow import and one compiled model per worker process
         ),
         run_config=_run_config(cfg, name, callbacks),
     )

@@ -8,8 +8,8 @@ and the article's penalized runs, in the order regsweep tries them):
 - **plain**: ``run_trial`` for each config in turn, TensorFlow on every core (what a user's loop does);
 - **stock**: a hand-written Ray Tune script: the same configs, one CPU per trial, no checkpoints, no
   tracking (a passive callback stamps the driver's clock, as regsweep's does);
-- **regsweep**: ``python -m sweep.launch search=article scheduler=fifo search.confirm_seeds=0``, so
-  every config trains the full budget, exactly like the other two.
+- **regsweep**: ``python -m sweep.launch search=article scheduler=fifo search.confirm_seeds=0
+  train.collapse_after=0``, so every config trains the full budget, exactly like the other two.
 
 Every method leaves a ``timings.json`` (``sweep.timings``); from it and the process's own start and
 exit this prints, per method: wall time and its ratio to plain, start-up (launch to the first
@@ -189,7 +189,7 @@ def regsweep_command(data_name: str, configs: int, epochs: int, extra: Sequence[
     """The same grid through the launcher: the baseline and the article points, no search beyond
     them, no early stopping, no confirmation runs."""
     return [sys.executable, "-m", "sweep.launch", f"data={data_name}", "search=article",
-            f"search.num_samples={configs}", "search.confirm_seeds=0", "scheduler=fifo",
+            f"search.num_samples={configs}", "search.confirm_seeds=0", "scheduler=fifo", "train.collapse_after=0",
             f"train.epochs={epochs}", "name=overhead", *extra]
 
 

@@ -123,7 +123,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             info = tracking.open_parent_run(uri, cfg, name, data)
         _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         timeline.mark(MLFLOW_READY)
-        writer = TrialRunWriter(info, example=_model_example(data)).start()
+        writer = TrialRunWriter(info, example=_model_example(data), fresh=not cfg.resume).start()
         if writer.restore_saved(out_dir / PENDING_FILE):
             _say(f"mlflow: sending {len(writer.pending())} record(s) an earlier run could not deliver")
         callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg))), TimingRecorder(name)]

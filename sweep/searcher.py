@@ -16,6 +16,8 @@ never trains a twin.
 
 from __future__ import annotations
 
+import json
+
 from typing import Any, Dict, Optional
 
 from ray.tune.search.optuna import OptunaSearch
@@ -31,6 +33,10 @@ MAX_DUPLICATE_RETRIES = 25
 DUPLICATE_ATTR = "regsweep_duplicate_of"
 #: The baseline's trial config.
 BASELINE_CONFIG: Dict[str, Any] = {names.REGULARIZER: names.NONE}
+
+
+def _params_key(params: Dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def is_baseline(config: Optional[Dict[str, Any]]) -> bool:
@@ -73,13 +79,33 @@ class PruneAwareOptunaSearch(OptunaSearch):
         return config
 
     def _twin_of(self, ot_trial: Any) -> Any:
-        """An earlier trial with the same params that ran or runs (failed and dropped ones don't count)."""
+        """An earlier trial with the same params that ran or runs (failed and dropped ones don't count).
+        Looked up in an index by params, not by a scan of the study: a scan per suggestion makes a
+        sweep's search time grow with the square of its trial count. A trial without a twin enters
+        the index."""
         from optuna.trial import TrialState
 
-        for other in self._ot_study.get_trials(deepcopy=False):
-            if other.number != ot_trial.number and other.state != TrialState.FAIL and other.params == ot_trial.params:
-                return other
+        index = self._params_index()
+        key = _params_key(ot_trial.params)
+        number = index.get(key)
+        if number is not None and number != ot_trial.number:
+            twin = self._ot_study.get_trials(deepcopy=False)[number]  # numbers are positions in the study
+            if twin.state != TrialState.FAIL:
+                return twin
+        index[key] = ot_trial.number
         return None
+
+    def _params_index(self) -> dict[str, int]:
+        """params -> trial number of the trials that count as twins (built once, then kept up to date;
+        an unpickled searcher of an older version builds it from its study)."""
+        index = getattr(self, "_by_params", None)
+        if index is None:
+            from optuna.trial import TrialState
+
+            index = {_params_key(t.params): t.number for t in self._ot_study.get_trials(deepcopy=False)
+                     if t.state != TrialState.FAIL and t.params}
+            self._by_params = index
+        return index
 
     def _drop_duplicate(self, trial_id: str, ot_trial: Any, twin: Any) -> None:
         from optuna.trial import TrialState
@@ -115,4 +141,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
             self._ot_study.tell(ot_trial, WORST_VALUE[self._mode], state=TrialState.COMPLETE)
         else:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            index = self._params_index()
+            if index.get(_params_key(ot_trial.params)) == ot_trial.number:  # a failed trial is nobody's twin
+                del index[_params_key(ot_trial.params)]
         self._completed_trials.add(trial_id)

@@ -106,10 +106,13 @@ class _RunState:
 class TrialRunWriter:
     """Delivers ``Record``s in order on one thread; see the module docstring for the policy."""
 
-    def __init__(self, info: TrackingInfo, example: Any = None, client: Any = None) -> None:
+    def __init__(self, info: TrackingInfo, example: Any = None, client: Any = None, fresh: bool = False) -> None:
+        """``fresh``: the parent run is new, so no child run exists that this process did not create
+        (no search per new trial: that query grows with the experiment)."""
         from mlflow.tracking import MlflowClient
 
         self.info = info
+        self.fresh = fresh
         self.example = example
         self.client = client if client is not None else MlflowClient(tracking_uri=info.uri)
         self._queue: list[Record] = []
@@ -276,6 +279,8 @@ class TrialRunWriter:
 
     def _open_existing(self, trial_id: str) -> Optional[_RunState]:
         """The trial's child run as MLflow holds it (first touch in this driver process), or None."""
+        if self.fresh:
+            return None
         found = self.client.search_runs(
             [self.info.experiment_id],
             filter_string=(f"tags.`{names.TAG_PARENT_RUN}` = '{self.info.parent_run_id}' "

@@ -121,3 +121,22 @@ def test_a_baseline_only_sweep_ends_after_the_baseline():
     s = _searcher(regularizers=[names.NONE])
     assert s.suggest("a") == {names.REGULARIZER: names.NONE}
     assert s.suggest("b") == PruneAwareOptunaSearch.FINISHED
+
+
+def test_no_two_trials_that_count_share_a_config_and_a_failed_trials_config_may_run_again():
+    """The duplicate check is an index by params (a scan of the study per suggestion grew with the
+    square of the trial count); it must decide exactly as the scan did."""
+    from optuna.trial import TrialState
+
+    point = {names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01}
+    s = _searcher(with_baseline=False, points=[dict(point)], regularizers=[names.L2], placements=[names.ACTIVITY])
+    assert s.suggest("a") == point
+    s.on_trial_complete("a", None, error=True)  # errored: told FAIL, so it is nobody's twin
+    s._ot_study.enqueue_trial(dict(point))
+    assert s.suggest("b") == point, "the config of a failed trial is proposed again"
+    for i in range(40):
+        s.suggest(f"t{i}")
+        s.on_trial_complete(f"t{i}", {names.OBJECTIVE: 0.5, names.FINISHED: 1.0})
+    counted = [t.params for t in s._ot_study.get_trials() if t.state != TrialState.FAIL]
+    keys = [tuple(sorted(p.items())) for p in counted]
+    assert len(keys) == len(set(keys)) == 42 - 1

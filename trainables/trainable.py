@@ -164,7 +164,8 @@ def checkpoint_model(ckpt_dir: str) -> Any:
     keras.backend.clear_session(free_memory=False)
     model = build_model(int(shape["n_classes"]), RegularizerSpec.from_trial_config(shape["config"]),
                         float(shape["learning_rate"]), tuple(shape["input_shape"]))
-    load_variables(model, Path(ckpt_dir), with_optimizer=False)
+    model.optimizer.build(model.trainable_variables)
+    load_variables(model, Path(ckpt_dir))  # the optimizer's state too, as a saved Keras model holds it
     return model
 
 

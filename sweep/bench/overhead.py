@@ -5,7 +5,8 @@
 Each method runs in its own process, one after another, on the same data and configs (the baseline
 and the article's penalized runs, in the order regsweep tries them):
 
-- **plain**: ``run_trial`` for each config in turn, TensorFlow on every core (what a user's loop does);
+- **plain**: what a user writes by hand: for each config in turn, build the model, ``fit`` every
+  epoch with validation, evaluate on the test split; TensorFlow on every core;
 - **stock**: a hand-written Ray Tune script: the same configs, one CPU per trial, no checkpoints, no
   tracking (a passive callback stamps the driver's clock, as regsweep's does);
 - **regsweep**: ``python -m sweep.launch search=article scheduler=fifo search.confirm_seeds=0
@@ -120,29 +121,49 @@ def _round(value: Optional[float]) -> Optional[float]:
 # --- the three methods, each in its own process ------------------------------------------------
 
 def run_plain(data_name: str, configs: int, epochs: int, out: Path) -> None:
-    """The plain loop: each config in turn with every core, timed as Tune would time it."""
+    """What a user writes by hand: for each config, build the seed CNN with its penalty, ``fit`` all
+    epochs with validation, evaluate on the test split; TensorFlow on every core. Epochs are timed by
+    a Keras callback, the first one from the start of the config (as Tune times a trial)."""
     from sweep.timings import FINISHED, Timeline
     from trainables.data import DataSpec, load_dataset
+    from trainables.model import build_model
+    from trainables.regularizers import RegularizerSpec
     from trainables.settings import TrainSettings
-    from trainables.trainable import run_trial
+    from trainables.tf_runtime import prepare_tensorflow
+    from trainables.trainable import _pipeline
 
     timeline = Timeline("plain")
     timeline.mark("launched")
     data = load_dataset(DataSpec(name=data_name))
-    settings = TrainSettings(epochs=epochs, threads=os.cpu_count() or 1, collapse_after=0)
+    settings = TrainSettings(epochs=epochs, threads=os.cpu_count() or 1)
+    tf = prepare_tensorflow(settings.threads)
+    import keras
+
+    train = _pipeline(tf, data.x_train, data.y_train, settings, shuffle=True)
+    val = _pipeline(tf, data.x_val, data.y_val, settings, shuffle=False)
+    test = _pipeline(tf, data.x_test, data.y_test, settings, shuffle=False)
     for i, config in enumerate(grid_configs(configs)):
         times = timeline.trial(str(i))
-        times.started = last = time.time()
+        times.started = time.time()
+        marks = {"last": times.started, "fit": times.started}
 
-        def report(metrics: dict[str, float], ckpt: Optional[str], times: Any = times) -> None:
-            nonlocal last
-            now = time.time()
-            times.results.append({"at": now, names.EPOCH: metrics[names.EPOCH], "time_this_iter_s": now - last,
-                                  **{k: metrics[k] for k in (names.TIME_FIT_S, names.TIME_SETUP_S) if k in metrics}})
-            last = now
+        class EpochTimes(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                marks["fit"] = time.time()
 
-        run_trial(config, data, settings, report)
-        times.ended = time.time()
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                now = time.time()
+                times.results.append({"at": now, names.EPOCH: float(epoch + 1), "time_this_iter_s": now - marks["last"],
+                                      names.TIME_FIT_S: now - marks["fit"]})
+                marks["last"] = now
+
+        keras.utils.set_random_seed(settings.seed)
+        model = build_model(data.n_classes, RegularizerSpec.from_trial_config(config), settings.learning_rate)
+        model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=[EpochTimes()])
+        model.evaluate(test, verbose=0)
+        now = time.time()
+        times.results[-1]["time_this_iter_s"] += now - marks["last"]  # the test evaluation ends the last epoch
+        times.results[-1]["at"] = times.ended = now
     timeline.mark(FINISHED)
     timeline.write(out)
 

@@ -1,0 +1,187 @@
+"""Scale by simulation: the sweep's driver with thousands of trivial trials.
+
+``python -m sweep.bench scale [--trials 1000] [--concurrency 8] [--out bench-results/scale]``
+
+Everything but the training is the launcher's own: the Optuna searcher (``PruneAwareOptunaSearch``
+with its baseline, start points and duplicate check), ASHA, Ray Tune's loop, the MLflow writer
+(one child run per trial, every epoch, the end state) on a fresh local store, and the timing
+callback. Each trial sleeps 0-1 s in total over its epochs and reports a made-up validation
+accuracy that depends on its config, so TPE and ASHA have something to work on.
+
+It reports the driver's overhead over the trials' own time (the ideal wall time is their summed
+sleep divided by the concurrency), how the searcher's suggestion time and MLflow's time per record
+grow with the trial count (median per tenth of the sweep), and the driver's memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import resource
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from trainables import names
+
+#: Epochs each trivial trial reports (ASHA's rungs sit at 1 and 3 with a grace period of 1).
+EPOCHS = 4
+
+
+def made_up_accuracy(config: dict[str, Any]) -> float:
+    """A smooth, deterministic quality of a config: best near L2 at lambda=1e-3."""
+    reg = config.get(names.REGULARIZER, names.NONE)
+    if reg == names.NONE:
+        return 0.90
+    lam = float(config.get(names.LAMBDA) or 1e-3)
+    bonus = {names.L2: 0.03, names.ELASTIC_NET: 0.02, names.L1: 0.0}.get(reg, 0.0)
+    return max(0.1, 0.90 + bonus - 0.02 * (math.log10(lam) + 3.0) ** 2)
+
+
+def trivial_trainable(config: dict[str, Any], sleep_max: float) -> None:
+    """Sleep 0..sleep_max seconds over EPOCHS reports; no TensorFlow, no checkpoints."""
+    from ray import tune
+
+    total = random.Random(json.dumps(config, sort_keys=True, default=str) + str(time.time_ns())).uniform(0, sleep_max)
+    quality = made_up_accuracy(config)
+    for epoch in range(1, EPOCHS + 1):
+        time.sleep(total / EPOCHS)
+        acc = quality * (0.7 + 0.3 * epoch / EPOCHS)
+        tune.report({names.EPOCH: float(epoch), names.VAL_ACCURACY: acc, names.ACCURACY: acc,
+                     names.LOSS: 1 - acc, names.VAL_LOSS: 1 - acc, names.TIME_FIT_S: total / EPOCHS,
+                     names.FINISHED: float(epoch == EPOCHS), names.DIVERGED: 0.0, names.COLLAPSED: 0.0})
+
+
+class _Timed:
+    """Wraps a method of a class to record (call index, seconds) of every call, for this process only."""
+
+    def __init__(self, owner: type, method: str) -> None:
+        self.calls: list[float] = []
+        original: Callable[..., Any] = getattr(owner, method)
+        calls = self.calls
+
+        def timed(this: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(this, *args, **kwargs)
+            finally:
+                calls.append(time.perf_counter() - start)
+
+        setattr(owner, method, timed)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def by_tenth(values: list[float]) -> list[float]:
+    """Median of each tenth of ``values`` (in call order), in milliseconds."""
+    if not values:
+        return []
+    n = len(values)
+    return [round(1000 * statistics.median(values[i * n // 10:max(i * n // 10 + 1, (i + 1) * n // 10)]), 3)
+            for i in range(10)]
+
+
+def bench_scale(args: argparse.Namespace) -> int:
+    """Run the simulated sweep and report its overhead, searcher and MLflow growth, and memory."""
+    import ray
+    from ray import tune
+
+    from sweep import tracking, tuner
+    from sweep.compose import load_config
+    from sweep.searcher import PruneAwareOptunaSearch
+    from sweep.timings import TimingRecorder, close_timeline, open_timeline
+    from sweep.trial_runs import TrialRunWriter
+    from sweep.tune_logger import TrialRunLogger, register, unregister
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"scale-{args.trials}"
+    cfg = load_config([f"search.num_samples={args.trials}", f"train.epochs={EPOCHS}", "scheduler.grace_period=1",
+                       f"search.max_concurrent_trials={args.concurrency}", "search.confirm_seeds=0",
+                       f"cluster.cpus_per_trial={2 / args.concurrency:g}", f"cluster.storage_path={out / 'ray_results'}",
+                       f"name={name}"])
+    suggest = _Timed(PruneAwareOptunaSearch, "suggest")
+    deliver = _Timed(TrialRunWriter, "apply")
+    rss = [(0, _rss_mb())]
+    launched = time.time()
+    timeline = open_timeline(name, launched)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    uri = tracking.local_store_uri(out / f"store-{args.trials}")
+    (out / f"store-{args.trials}").mkdir(exist_ok=True)
+    with tracking.store_lock(uri):
+        info = tracking.open_parent_run(uri, cfg, name, _NoData())
+    writer = TrialRunWriter(info, fresh=True).start()
+    callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg))), TimingRecorder(name)]
+    trainable = tune.with_resources(tune.with_parameters(trivial_trainable, sleep_max=args.sleep_max),
+                                    {"cpu": 2 / args.concurrency})
+    done = threading.Event()
+
+    def sample_memory() -> None:
+        while not done.wait(5.0):
+            rss.append((len(timeline.trials), _rss_mb()))
+
+    threading.Thread(target=sample_memory, daemon=True).start()
+    try:
+        fit_start = time.time()
+        tuner.build_tuner(cfg, name, trainable, callbacks, args.concurrency).fit()
+        fit_end = time.time()
+        left = writer.stop(3600, keep_in=out / "pending.pkl")
+        logged = time.time()
+    finally:
+        done.set()
+        unregister(writer)
+        close_timeline(timeline)
+        ray.shutdown()
+    rss.append((len(timeline.trials), _rss_mb()))
+    own = sum(r.get(names.TIME_FIT_S, 0.0) for t in timeline.trials.values() for r in t.results)
+    ideal = own / args.concurrency
+    wall = logged - fit_start
+    report = {
+        "trials": args.trials, "concurrency": args.concurrency, "sleep_max_s": args.sleep_max,
+        "trials_run": len(timeline.trials), "records_left": left,
+        "wall_s": round(wall, 1), "tune_fit_s": round(fit_end - fit_start, 1),
+        "mlflow_after_fit_s": round(logged - fit_end, 1),
+        "trials_own_s": round(own, 1), "ideal_wall_s": round(ideal, 1),
+        "overhead_pct": round(100 * (wall / ideal - 1), 1) if ideal else None,
+        "overhead_per_trial_ms": round(1000 * (wall - ideal) * args.concurrency / args.trials, 1),
+        "suggest_ms_by_tenth": by_tenth(suggest.calls),
+        "mlflow_ms_per_record_by_tenth": by_tenth(deliver.calls),
+        "driver_rss_mb": [(n, round(m)) for n, m in rss],
+        "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    (out / f"scale-{args.trials}.json").write_text(json.dumps(report, indent=1))
+    for key, value in report.items():
+        print(f"{key:>30}: {value}")
+    print(f"bench: wrote {out / f'scale-{args.trials}.json'}")
+    return 0
+
+
+class _NoData:
+    """What ``open_parent_run`` logs about the data of a simulation that has none."""
+
+    name = "none (simulated trials)"
+    n_classes = 0
+    meta: dict[str, str] = {}
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": 0, "val": 0, "test": 0}
+
+
+def add_parser(sub: Any) -> None:
+    """The ``scale`` subcommand."""
+    p = sub.add_parser("scale", help="driver, searcher, scheduler and MLflow with thousands of trivial trials")
+    p.add_argument("--trials", type=int, default=1000)
+    p.add_argument("--concurrency", type=int, default=8, help="trials at once (each takes 2/N of a CPU)")
+    p.add_argument("--sleep-max", type=float, default=1.0, help="each trial sleeps 0..this many seconds")
+    p.add_argument("--out", default="bench-results/scale")
+    p.set_defaults(run=bench_scale)

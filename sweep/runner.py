@@ -72,7 +72,7 @@ def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcom
         data_ready = time.time()
         _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
              + f", {data.n_classes} classes")
-        for key, value in DRIVER_MLFLOW_ENV.items():  # one retry policy: sweep.retry's
+        for key, value in {**DRIVER_MLFLOW_ENV, **tuner.DRIVER_TUNE_ENV}.items():  # MLflow: one retry policy
             os.environ.setdefault(key, value)
         uri = cfg.tracking.uri or tracking.local_store_uri(Path.cwd())
         timeline = open_timeline(name, launched)

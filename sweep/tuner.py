@@ -17,6 +17,9 @@ from trainables.trainable import tune_trainable
 
 #: GPU share per trial when the config leaves it to us and the cluster has GPUs.
 AUTO_GPU_SHARE = 0.25
+#: Tune's driver settings: its result loggers are the ones ``_run_config`` names (JSON and CSV, not
+#: TensorBoard's, which cost the driver milliseconds per result and which nobody reads here).
+DRIVER_TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
 #: Appended to a sweep's name for the Ray experiment of its confirmation runs.
 CONFIRM_SUFFIX = "-confirm"
 
@@ -174,10 +177,12 @@ def experiment_path(cfg: SweepConfig, name: str) -> str:
 
 def _run_config(cfg: SweepConfig, name: str, callbacks: list[Any] | None = None) -> Any:
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     return tune.RunConfig(
         name=name,
-        callbacks=list(callbacks) if callbacks else None,  # Ray appends its reporter to the list it gets
+        # a new list per tuner: Ray appends its reporter to the list it gets
+        callbacks=[*(callbacks or []), JsonLoggerCallback(), CSVLoggerCallback()],
         storage_path=resolve_storage_path(cfg),
         failure_config=tune.FailureConfig(max_failures=cfg.cluster.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import resource
 import statistics
@@ -115,6 +116,7 @@ def bench_scale(args: argparse.Namespace) -> int:
     rss = [(0, _rss_mb())]
     launched = time.time()
     timeline = open_timeline(name, launched)
+    os.environ.update(tuner.DRIVER_TUNE_ENV)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     uri = tracking.local_store_uri(out / f"store-{args.trials}")
     (out / f"store-{args.trials}").mkdir(exist_ok=True)

@@ -94,6 +94,15 @@ def end_record(trial_id: str, last_result: Optional[Mapping[str, Any]], error: b
     return Record("end", trial_id, state=state, checkpoint=checkpoint if state == names.STATE_COMPLETED else None)
 
 
+#: Records sent together at most, and metrics per ``log_batch`` (MLflow's limit is 1,000).
+MAX_GROUP = 50
+BATCH_METRICS = 1000
+
+
+class _Refused(Exception):
+    """MLflow refused a group of records for good (not an outage)."""
+
+
 @dataclass
 class _RunState:
     run_id: str
@@ -199,21 +208,47 @@ class TrialRunWriter:
                     self._cond.wait()
                 if self._closed:
                     return
-                record = self._queue[0]
+                group = self._head_group()
                 self._busy = True
-            delivered = self._deliver(record)
+            delivered = self._deliver(group)
             with self._cond:
                 self._busy = False
-                if delivered and self._queue and self._queue[0] is record:
-                    self._queue.pop(0)
+                if delivered and all(a is b for a, b in zip(self._queue, group)):
+                    del self._queue[:len(group)]
                 self._cond.notify_all()
 
-    def _deliver(self, record: Record) -> bool:
-        """Send one record, riding out any outage; False only when the writer was closed meanwhile."""
+    def _head_group(self) -> list[Record]:
+        """The records at the head of the queue that go out together: a start alone, or one trial's
+        consecutive epochs, with its end if it follows (one ``log_batch`` instead of one per record,
+        which matters when thousands of short trials report at once)."""
+        first = self._queue[0]
+        group = [first]
+        if first.kind != "epoch":
+            return group
+        for record in self._queue[1:MAX_GROUP]:
+            if record.trial != first.trial or record.kind == "start":
+                break
+            group.append(record)
+            if record.kind == "end":
+                break
+        return group
+
+    def _deliver(self, group: list[Record]) -> bool:
+        """Send records, riding out any outage; False only when the writer was closed meanwhile. A
+        group MLflow refuses for good is sent again record by record, so only the bad one is skipped."""
+        if len(group) > 1:
+            try:
+                return self._deliver_one(group, lambda: self.apply_group(group), raise_refusal=True)
+            except _Refused:
+                return all(self._deliver_one([record], lambda r=record: self.apply(r)) for record in group)
+        return self._deliver_one(group, lambda: self.apply(group[0]))
+
+    def _deliver_one(self, group: list[Record], send: Any, raise_refusal: bool = False) -> bool:
+        record = group[-1]
         warned = False
         while not self._closed:
             try:
-                call_with_retry(lambda: self.apply(record), record.what, self.info.max_outage_s, announce=not warned)
+                call_with_retry(send, record.what, self.info.max_outage_s, announce=not warned)
                 return True
             except TrackingOutage as exc:
                 if not warned:
@@ -223,6 +258,8 @@ class TrialRunWriter:
                           f"sent then), or raise tracking.max_outage_s", flush=True)
                     warned = True
             except Exception as exc:  # refused for good (a bad value, a broken model): say it, go on
+                if raise_refusal:
+                    raise _Refused() from exc
                 self.errors.append(f"{record.what}: {type(exc).__name__}: {exc}")
                 print(f"regsweep: WARNING: MLflow refused {record.what} ({type(exc).__name__}: "
                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); skipping it", flush=True)
@@ -255,6 +292,25 @@ class TrialRunWriter:
             self._epoch(run, record)
         else:
             self._end(run, record)
+
+    def apply_group(self, records: list[Record]) -> None:
+        """One trial's epochs (and its end): their metrics in one ``log_batch``, then the end."""
+        from mlflow.entities import Metric, RunTag
+
+        run = self._runs.get(records[0].trial) or self._open_existing(records[0].trial)
+        if run is None or run.ended:
+            return
+        epochs = [r for r in records if r.kind == "epoch" and r.epoch not in run.logged]
+        metrics = [Metric(k, v, ts, r.epoch) for r in epochs for k, v, ts in r.metrics]
+        node = next((r.node_id for r in reversed(epochs) if r.node_id), "")
+        tags = [RunTag(names.TAG_NODE_ID, node)] if node and node != run.node_id else []
+        for start in range(0, max(len(metrics), 1), BATCH_METRICS):
+            self.client.log_batch(run.run_id, metrics=metrics[start:start + BATCH_METRICS],
+                                  tags=tags if start == 0 else [])
+        run.logged.update(r.epoch for r in epochs)
+        run.node_id = node or run.node_id
+        if records[-1].kind == "end":
+            self._end(run, records[-1])
 
     def _start(self, record: Record) -> None:
         from mlflow.entities import Param, RunTag

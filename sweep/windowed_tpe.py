@@ -16,8 +16,8 @@ import optuna
 from optuna.trial import TrialState
 
 #: Finished trials TPE sees beyond which the window applies (recent ones, then the best of the rest).
-RECENT_TRIALS = 1000
-BEST_TRIALS = 100
+RECENT_TRIALS = 300
+BEST_TRIALS = 50
 
 
 class _WindowedStudy:

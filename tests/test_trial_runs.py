@@ -213,3 +213,57 @@ def test_runs_of_trials_ray_never_saved_are_moved_to_the_deleted_view_after_a_re
 
     deleted = client.search_runs([info.experiment_id], run_view_type=ViewType.DELETED_ONLY)
     assert [r.data.tags[names.TAG_TRIAL_ID] for r in deleted] == ["forgotten"]
+
+
+class Counting:
+    """A real MlflowClient that counts its calls by name; ``refuse`` makes log_batch refuse one metric value."""
+
+    def __init__(self, client, refuse: float | None = None):
+        self._client, self._refuse, self.calls = client, refuse, {}
+
+    def __getattr__(self, name):
+        real = getattr(self._client, name)
+
+        def call(*args, **kwargs):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            if name == "log_batch" and any(m.value == self._refuse for m in kwargs.get("metrics") or []):
+                from mlflow.exceptions import MlflowException
+
+                from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+                raise MlflowException("refused value", error_code=INVALID_PARAMETER_VALUE)
+            return real(*args, **kwargs)
+
+        return call
+
+
+def test_queued_epochs_and_the_end_of_a_trial_go_out_in_one_batch(store):
+    """Thousands of short trials report faster than one call per record can be sent: a trial's
+    queued epochs and its end share one log_batch."""
+    _, client, info = store
+    counting = Counting(client)
+    writer = TrialRunWriter(info, client=counting, fresh=True)
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    for epoch in (1, 2, 3):
+        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
+    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    drain(writer)
+    (child,) = children(client, info)
+    assert steps(client, child.info.run_id) == [1, 2, 3]
+    assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED and child.info.status == names.RUN_FINISHED
+    assert counting.calls["log_batch"] == 2, "one for the params, one for all three epochs"
+    assert "search_runs" not in counting.calls, "a fresh sweep does not look for runs it never made"
+
+
+def test_a_refused_record_in_a_batch_costs_only_that_record(store, capsys):
+    _, client, info = store
+    writer = TrialRunWriter(info, client=Counting(client, refuse=0.4 + 2 / 10))
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    for epoch in (1, 2, 3):
+        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
+    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    drain(writer)
+    (child,) = children(client, info)
+    assert steps(client, child.info.run_id) == [1, 3], "epoch 2 was refused, the others are logged"
+    assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
+    assert len(writer.errors) == 1 and "epoch 2" in writer.errors[0]

@@ -155,7 +155,7 @@ def test_windowed_tpe_is_optunas_tpe_below_the_window_and_models_a_bounded_set_a
     assert [t.params for t in plain.trials] == [t.params for t in windowed.trials]
 
     small = run(WindowedTPESampler(seed=3, n_startup_trials=5, recent=8, best=3), n=40)
-    seen = _WindowedStudy(small, 8, 3)._get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    seen = _WindowedStudy(small, 8, 3, {})._get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     assert len(seen) == 11
     assert [t.number for t in seen[-8:]] == list(range(32, 40)), "the most recent trials"
     best_older = sorted((t for t in small.trials[:32]), key=lambda t: -t.value)[:3]

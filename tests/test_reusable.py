@@ -91,3 +91,27 @@ def test_a_checkpoint_rebuilds_a_plain_keras_model_with_the_trials_penalty(digit
     x, y = digits.x_test.astype("float32") / 255.0, digits.y_test
     acc = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))
     assert acc == pytest.approx(last[names.TEST_ACCURACY], abs=1e-6)
+
+
+def test_a_checkpoint_of_the_earlier_format_still_resumes_and_logs(digits, empty_pool, tmp_path):
+    """Sweeps started before checkpoints held only variables resume from their ``model.keras``."""
+    import json
+
+    import keras
+
+    from trainables.model import build_model
+    from trainables.reusable import LEGACY_MODEL_FILE
+    from trainables.trainable import PROGRESS_FILE
+
+    old = tmp_path / "old"
+    old.mkdir()
+    keras.utils.set_random_seed(0)
+    model = build_model(digits.n_classes, RegularizerSpec.from_trial_config(L2_ACTIVITY))
+    model.fit(digits.x_train[:256].astype("float32") / 255.0, digits.y_train[:256], epochs=1, verbose=0)
+    model.save(old / LEGACY_MODEL_FILE)
+    (old / PROGRESS_FILE).write_text(json.dumps({names.EPOCH: 1}))
+    reports = []
+    run_trial(L2_ACTIVITY, digits, FAST, lambda m, c: reports.append(m), restore_dir=str(old))
+    assert [m[names.EPOCH] for m in reports] == [2.0], "it went on from epoch 1"
+    logged = checkpoint_model(str(old))
+    np.testing.assert_array_equal(logged.get_layer("conv1").kernel.numpy(), model.get_layer("conv1").kernel.numpy())

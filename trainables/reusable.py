@@ -24,6 +24,8 @@ from trainables.regularizers import PLACEMENT_ARGS, RegularizerSpec
 #: Every layer argument a placement can fill.
 PENALTY_ARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 WEIGHTS_FILE = "weights.npz"
+#: What checkpoints held before this module: a whole saved Keras model (still read, for resumes).
+LEGACY_MODEL_FILE = "model.keras"
 
 
 def _penalty_class() -> type:
@@ -104,9 +106,16 @@ def save_variables(model: Any, directory: Path) -> None:
 
 
 def load_variables(model: Any, directory: Path, with_optimizer: bool = True) -> None:
-    """Restore what ``save_variables`` wrote into a model of the same shape."""
-    with np.load(directory / WEIGHTS_FILE) as saved:
-        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    """Restore what ``save_variables`` wrote into a model of the same shape (or, from a checkpoint of
+    an earlier version, the whole saved Keras model's variables)."""
+    if not (directory / WEIGHTS_FILE).exists() and (directory / LEGACY_MODEL_FILE).exists():
+        import keras
+
+        saved_model = keras.models.load_model(directory / LEGACY_MODEL_FILE)
+        arrays = [v.numpy() for v in saved_model.variables] + [v.numpy() for v in saved_model.optimizer.variables]
+    else:
+        with np.load(directory / WEIGHTS_FILE) as saved:
+            arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     n = len(model.variables)
     _copy(arrays[:n], model.variables)
     if with_optimizer:

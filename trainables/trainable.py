@@ -25,7 +25,7 @@ from trainables.collapse import chance_ceiling, is_collapsed
 from trainables.data import Dataset
 from trainables.model import INPUT_SHAPE, build_model
 from trainables.regularizers import RegularizerSpec
-from trainables.reusable import load_variables, save_variables, trial_model
+from trainables.reusable import LEGACY_MODEL_FILE, load_variables, save_variables, trial_model
 from trainables.settings import TrainSettings
 from trainables.sparsity import kernel_sparsity, model_activation_sparsity, model_kernels
 from trainables.tf_runtime import prepare_tensorflow
@@ -160,6 +160,8 @@ def checkpoint_model(ckpt_dir: str) -> Any:
     import keras
 
     progress = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())
+    if PROGRESS_MODEL not in progress:  # a checkpoint of an earlier version holds the whole model
+        return keras.models.load_model(Path(ckpt_dir) / LEGACY_MODEL_FILE)
     shape = progress[PROGRESS_MODEL]
     keras.backend.clear_session(free_memory=False)
     model = build_model(int(shape["n_classes"]), RegularizerSpec.from_trial_config(shape["config"]),

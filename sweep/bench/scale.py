@@ -106,7 +106,7 @@ def bench_scale(args: argparse.Namespace) -> int:
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    name = f"scale-{args.trials}"
+    name = f"scale-{args.trials}" + ("-stock" if args.stock else "")
     cfg = load_config([f"search.num_samples={args.trials}", f"train.epochs={EPOCHS}", "scheduler.grace_period=1",
                        f"search.max_concurrent_trials={args.concurrency}", "search.confirm_seeds=0",
                        f"cluster.cpus_per_trial={2 / args.concurrency:g}", f"cluster.storage_path={out / 'ray_results'}",
@@ -118,8 +118,8 @@ def bench_scale(args: argparse.Namespace) -> int:
     timeline = open_timeline(name, launched)
     os.environ.update(tuner.DRIVER_TUNE_ENV)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    uri = tracking.local_store_uri(out / f"store-{args.trials}")
-    (out / f"store-{args.trials}").mkdir(exist_ok=True)
+    uri = tracking.local_store_uri(out / f"store-{name}")
+    (out / f"store-{name}").mkdir(exist_ok=True)
     with tracking.store_lock(uri):
         info = tracking.open_parent_run(uri, cfg, name, _NoData())
     writer = TrialRunWriter(info, fresh=True).start()
@@ -135,7 +135,10 @@ def bench_scale(args: argparse.Namespace) -> int:
     threading.Thread(target=sample_memory, daemon=True).start()
     try:
         fit_start = time.time()
-        tuner.build_tuner(cfg, name, trainable, callbacks, args.concurrency).fit()
+        if args.stock:
+            stock_tuner(cfg, name, trainable, args.concurrency, [TimingRecorder(name)]).fit()
+        else:
+            tuner.build_tuner(cfg, name, trainable, callbacks, args.concurrency).fit()
         fit_end = time.time()
         left = writer.stop(3600, keep_in=out / "pending.pkl")
         logged = time.time()
@@ -161,11 +164,30 @@ def bench_scale(args: argparse.Namespace) -> int:
         "driver_rss_mb": [(n, round(m)) for n, m in rss],
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    (out / f"scale-{args.trials}.json").write_text(json.dumps(report, indent=1))
+    report["method"] = "stock" if args.stock else "regsweep"
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1))
     for key, value in report.items():
         print(f"{key:>30}: {value}")
-    print(f"bench: wrote {out / f'scale-{args.trials}.json'}")
+    print(f"bench: wrote {out / f'{name}.json'}")
     return 0
+
+
+def stock_tuner(cfg: Any, name: str, trainable: Any, concurrency: int, callbacks: list) -> Any:
+    """The anchor: what a stock Ray Tune script runs on the same trials: a flat random space, Ray's
+    ASHA, no tracking, Ray's default loggers (``callbacks``: the passive timing stamp only)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
+    space = {names.REGULARIZER: tune.choice([names.L1, names.L2, names.ELASTIC_NET]),
+             names.PLACEMENT: tune.choice(list(names.PLACEMENTS)), names.LAMBDA: tune.loguniform(1e-5, 0.1)}
+    return tune.Tuner(
+        trainable, param_space=space,
+        tune_config=tune.TuneConfig(metric=names.VAL_ACCURACY, mode="max", num_samples=cfg.search.num_samples,
+                                    max_concurrent_trials=concurrency,
+                                    scheduler=ASHAScheduler(max_t=EPOCHS, grace_period=1)),
+        run_config=tune.RunConfig(name=name, storage_path=cfg.cluster.storage_path, callbacks=callbacks, verbose=1),
+    )
 
 
 class _NoData:
@@ -185,5 +207,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=8, help="trials at once (each takes 2/N of a CPU)")
     p.add_argument("--sleep-max", type=float, default=1.0, help="each trial sleeps 0..this many seconds")
+    p.add_argument("--stock", action="store_true", help="the anchor: a stock Ray Tune script (random search, "
+                   "Ray's ASHA, no MLflow) on the same trials; the MLflow figures then stay empty")
     p.add_argument("--out", default="bench-results/scale")
     p.set_defaults(run=bench_scale)

@@ -10,6 +10,7 @@ front marks the trials no other trial beats on both test accuracy and sparsity.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -38,12 +39,8 @@ def _series_label(row: pd.Series) -> str:
 
 
 def _lambda_plot(df: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = _figure()
+    ax = fig.subplots()
     data = df.copy()
     data["series"] = data.apply(_series_label, axis=1)
     data[metric] = pd.to_numeric(data[metric], errors="coerce")
@@ -77,21 +74,16 @@ def _lambda_plot(df: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     x, y = names.SPARSITY, names.TEST_ACCURACY
     data = df.copy()
     data[[x, y]] = data[[x, y]].apply(pd.to_numeric, errors="coerce")
     data = data.dropna(subset=[x, y])
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = _figure()
+    ax = fig.subplots()
     for label, group in sorted(data.assign(series=data.apply(_series_label, axis=1)).groupby("series")):
         ax.scatter(group[x], group[y], label=label, s=30)
     if not data.empty:
@@ -105,8 +97,15 @@ def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
+
+
+def _figure() -> Any:
+    """A figure outside pyplot: no global backend switch (which imports IPython when anything has
+    started to, and so raced the MLflow writer thread's imports) and nothing left open."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(8, 5))
 
 
 def write_plots(df: pd.DataFrame, out_dir: Path) -> list[Path]:

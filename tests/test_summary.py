@@ -73,3 +73,19 @@ def test_csv_and_plots_are_written(tmp_path):
 def test_empty_table_renders():
     assert render_table(trials_table([])) == "(no trials)"
     assert best_trial(trials_table(RECORDS[3:])) is None, "diverged and errored trials are never best"
+
+
+def test_plots_leave_pyplot_and_its_backend_switch_alone(tmp_path):
+    """Regression: the summary's plots switched pyplot's global backend, which imports IPython when
+    any thread has started to; racing the MLflow writer thread's imports, a sweep once died with
+    "cannot import name 'DummyMod' from partially initialized module". The plots use plain Figures."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd; from sweep.plots import write_plots; from sweep.summary import trials_table; "
+            "from tests.test_summary import RECORDS; write_plots(trials_table(RECORDS), __import__('pathlib').Path(sys.argv[1])); "
+            "print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("tests.conftest", fromlist=["REPO"]).REPO))
+    assert out.stdout.strip() == "False"
+    assert len(list(tmp_path.glob("*.png"))) == 3

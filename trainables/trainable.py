@@ -75,7 +75,8 @@ def run_trial(
     tf = prepare_tensorflow(settings.threads)
     import keras
 
-    keras.backend.clear_session(free_memory=False)  # Keras' global state; this process's compiled model stays
+    # no clear_session(): it would drop TensorFlow's kernel cache, which the reused model's next
+    # first epoch then rebuilds; set_random_seed resets Keras' global seed generator itself
     keras.mixed_precision.set_global_policy(settings.precision)
     keras.utils.set_random_seed(settings.seed)
 

@@ -276,7 +276,7 @@ def plot_phases(results: Sequence[MethodFigures], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.6 * len(results)))
+    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.6 * len(results)))
     for i, r in enumerate(results):
         startup, teardown = r.startup_s or 0.0, r.teardown_s or 0.0
         parts = (("start-up", startup, "tab:red"), ("trials", r.wall_s - startup - teardown, "tab:blue"),
@@ -290,7 +290,8 @@ def plot_phases(results: Sequence[MethodFigures], path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("wall time (s)")
     ax.set_title("Where the wall time goes")
-    ax.legend(loc="lower right")
+    ax.set_xlim(0, max(r.wall_s for r in results) * 1.12)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

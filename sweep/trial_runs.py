@@ -289,26 +289,16 @@ class TrialRunWriter:
         if run is None or run.ended:
             return  # never started in MLflow (nothing to add to), or ended before the driver died
         if record.kind == "epoch":
-            self._epoch(run, record)
+            self._epochs(run, [record])
         else:
             self._end(run, record)
 
     def apply_group(self, records: list[Record]) -> None:
         """One trial's epochs (and its end): their metrics in one ``log_batch``, then the end."""
-        from mlflow.entities import Metric, RunTag
-
         run = self._runs.get(records[0].trial) or self._open_existing(records[0].trial)
         if run is None or run.ended:
             return
-        epochs = [r for r in records if r.kind == "epoch" and r.epoch not in run.logged]
-        metrics = [Metric(k, v, ts, r.epoch) for r in epochs for k, v, ts in r.metrics]
-        node = next((r.node_id for r in reversed(epochs) if r.node_id), "")
-        tags = [RunTag(names.TAG_NODE_ID, node)] if node and node != run.node_id else []
-        for start in range(0, max(len(metrics), 1), BATCH_METRICS):
-            self.client.log_batch(run.run_id, metrics=metrics[start:start + BATCH_METRICS],
-                                  tags=tags if start == 0 else [])
-        run.logged.update(r.epoch for r in epochs)
-        run.node_id = node or run.node_id
+        self._epochs(run, [r for r in records if r.kind == "epoch"])
         if records[-1].kind == "end":
             self._end(run, records[-1])
 
@@ -352,16 +342,21 @@ class TrialRunWriter:
         self._runs[trial_id] = run
         return run
 
-    def _epoch(self, run: _RunState, record: Record) -> None:
+    def _epochs(self, run: _RunState, records: list[Record]) -> None:
+        """The epochs the run does not hold yet, in as few ``log_batch`` calls as MLflow allows."""
         from mlflow.entities import Metric, RunTag
 
-        if record.epoch in run.logged:
+        epochs = [r for r in records if r.epoch not in run.logged]
+        if not epochs:
             return
-        tags = [RunTag(names.TAG_NODE_ID, record.node_id)] if record.node_id and record.node_id != run.node_id else []
-        self.client.log_batch(run.run_id, metrics=[Metric(k, v, ts, record.epoch) for k, v, ts in record.metrics],
-                              tags=tags)
-        run.logged.add(record.epoch)
-        run.node_id = record.node_id or run.node_id
+        metrics = [Metric(k, v, ts, r.epoch) for r in epochs for k, v, ts in r.metrics]
+        node = next((r.node_id for r in reversed(epochs) if r.node_id), "")
+        tags = [RunTag(names.TAG_NODE_ID, node)] if node and node != run.node_id else []
+        for start in range(0, len(metrics), BATCH_METRICS):
+            self.client.log_batch(run.run_id, metrics=metrics[start:start + BATCH_METRICS],
+                                  tags=tags if start == 0 else [])
+        run.logged.update(r.epoch for r in epochs)
+        run.node_id = node or run.node_id
 
     def _end(self, run: _RunState, record: Record) -> None:
         if record.checkpoint is not None:

@@ -43,6 +43,14 @@ def steps(client, run_id: str) -> list[int]:
     return sorted(int(m.step) for m in client.get_metric_history(run_id, names.EPOCH))
 
 
+def submit_completed_trial(writer: TrialRunWriter) -> None:
+    """Trial t1's records as Tune gives them: its start, epochs 1-3, its end (completed)."""
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    for epoch in (1, 2, 3):
+        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
+    writer.submit(end_record("t1", result(3, finished=True), False, None))
+
+
 def drain(writer: TrialRunWriter) -> None:
     writer.start()
     assert writer.flush(timeout=60) == 0
@@ -75,10 +83,7 @@ class FailOnce:
 def test_a_trial_gets_one_child_run_with_params_every_epoch_once_and_its_end_state(store):
     _, client, info = store
     writer = TrialRunWriter(info)
-    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
-    for epoch in (1, 2, 3):
-        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
-    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    submit_completed_trial(writer)
     drain(writer)
     (child,) = children(client, info)
     assert child.info.run_name == "tune_trainable_t1" and child.info.status == names.RUN_FINISHED
@@ -243,10 +248,7 @@ def test_queued_epochs_and_the_end_of_a_trial_go_out_in_one_batch(store):
     _, client, info = store
     counting = Counting(client)
     writer = TrialRunWriter(info, client=counting, fresh=True)
-    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
-    for epoch in (1, 2, 3):
-        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
-    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    submit_completed_trial(writer)
     drain(writer)
     (child,) = children(client, info)
     assert steps(client, child.info.run_id) == [1, 2, 3]
@@ -258,10 +260,7 @@ def test_queued_epochs_and_the_end_of_a_trial_go_out_in_one_batch(store):
 def test_a_refused_record_in_a_batch_costs_only_that_record(store, capsys):
     _, client, info = store
     writer = TrialRunWriter(info, client=Counting(client, refuse=0.4 + 2 / 10))
-    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
-    for epoch in (1, 2, 3):
-        writer.submit(epoch_record("t1", result(epoch, finished=epoch == 3)))
-    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    submit_completed_trial(writer)
     drain(writer)
     (child,) = children(client, info)
     assert steps(client, child.info.run_id) == [1, 3], "epoch 2 was refused, the others are logged"

@@ -302,7 +302,8 @@ def add_parser(sub: Any) -> None:
     """The ``overhead`` subcommand."""
     p = sub.add_parser("overhead", help="wall time and fixed costs against a plain loop and a stock script")
     p.add_argument("--data", default="digits", choices=("digits", "synthetic", "emnist"))
-    p.add_argument("--configs", type=int, default=8, help="configs of the article's grid (1-8)")
+    p.add_argument("--configs", type=int, default=8, choices=range(1, 9), metavar="1-8",
+                   help="configs of the article's grid")
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPU share per trial (stock; regsweep: "

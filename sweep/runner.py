@@ -144,7 +144,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm, callbacks)))
     except BaseException:
         if writer is not None:
-            writer.stop(5.0, keep_in=out_dir / PENDING_FILE)  # resume=true sends what is left
+            writer.stop(5.0, keep_in=out_dir / PENDING_FILE, limit_s=5.0)  # resume=true sends what is left
             unregister(writer)
         if info is not None:
             tracking.end_parent_quietly(info, names.RUN_KILLED)  # resume=true reopens it
@@ -172,8 +172,9 @@ def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, o
     try:
         left = writer.stop(cfg.tracking.max_outage_s, keep_in=out_dir / PENDING_FILE)
         if left:
-            raise SummaryNotLogged(f"the MLflow server did not take {left} trial record(s) within "
-                                   f"tracking.max_outage_s={cfg.tracking.max_outage_s:g}s; the results are in "
+            raise SummaryNotLogged(f"the MLflow server failed for longer than "
+                                   f"tracking.max_outage_s={cfg.tracking.max_outage_s:g}s with {left} trial record(s) "
+                                   f"still to send; the results are in "
                                    f"{out_dir}/ and the records in {PENDING_FILE} there: once the server is "
                                    f"back, run the same command with resume=true to send them")
         for problem in writer.errors:

@@ -6,8 +6,9 @@ one thread (``TrialRunWriter``) delivers them through the one retry policy of ``
 
 - **Outage.** Trials keep training while the server is away; their records wait on the driver, in
   order. An outage longer than ``tracking.max_outage_s`` is said once, with the fix; the records are
-  still delivered when the server is back. At the end of the sweep the driver waits at most
-  ``tracking.max_outage_s`` for the queue to empty.
+  still delivered when the server is back. At the end of the sweep the driver waits for the queue to
+  empty while the server takes records, however slowly (a model upload is not an outage), and gives
+  up once the server has failed for ``tracking.max_outage_s`` in a row.
 - **No duplicate steps.** The first time the writer touches a child run in a driver process, it reads
   the epochs the run already holds and skips them: a trial Ray retries from its checkpoint, or a
   sweep resumed after the driver was killed, re-reports epochs without logging them twice.
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from sweep.retry import TrackingOutage, call_with_retry
+from sweep.retry import TrackingOutage, call_with_retry, is_transient
 from sweep.states import end_state, run_status
 from trainables import names
 
@@ -127,6 +128,8 @@ class TrialRunWriter:
         self._queue: list[Record] = []
         self._cond = threading.Condition()
         self._busy = False
+        self._failing_since: Optional[float] = None
+        """monotonic time of the first transient failure since the last delivery, None when healthy"""
         self._closed = False
         self._runs: dict[str, _RunState] = {}
         self.errors: list[str] = []
@@ -145,10 +148,10 @@ class TrialRunWriter:
         with self._cond:
             return list(self._queue)
 
-    def stop(self, timeout: float, keep_in: Path) -> int:
-        """Deliver for at most ``timeout`` seconds, stop the thread, and keep what is left in ``keep_in``
+    def stop(self, outage_s: float, keep_in: Path, limit_s: Optional[float] = None) -> int:
+        """Deliver (see ``flush``), stop the thread, and keep what is left in ``keep_in``
         (``restore_saved`` queues it again on resume); return how many records were left."""
-        self.flush(timeout)
+        self.flush(outage_s, limit_s)
         self.close()
         return self.save_pending(keep_in)
 
@@ -185,12 +188,23 @@ class TrialRunWriter:
         self._thread.start()
         return self
 
-    def flush(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds for the queue to empty; return how many records are left."""
-        deadline = time.monotonic() + timeout
+    def flush(self, outage_s: float, limit_s: Optional[float] = None) -> int:
+        """Wait for the queue to empty; return how many records are left.
+
+        Gives up once the server has failed for ``outage_s`` seconds in a row (counted from this call
+        at the earliest), or after ``limit_s`` seconds in any case. Slow deliveries are waited for: a
+        wall-clock limit alone gave up on a healthy server that was still logging models."""
+        start = time.monotonic()
+
+        def give_up(now: float) -> bool:
+            failing = self._failing_since
+            if failing is not None and now - max(failing, start) >= outage_s:
+                return True
+            return limit_s is not None and now - start >= limit_s
+
         with self._cond:
-            while (self._queue or self._busy) and time.monotonic() < deadline:
-                self._cond.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            while (self._queue or self._busy) and not give_up(time.monotonic()):
+                self._cond.wait(timeout=0.2)
             return len(self._queue)
 
     def close(self) -> None:
@@ -246,9 +260,20 @@ class TrialRunWriter:
     def _deliver_one(self, group: list[Record], send: Any, raise_refusal: bool = False) -> bool:
         record = group[-1]
         warned = False
+
+        def attempt() -> Any:
+            try:
+                out = send()
+            except Exception as exc:
+                if self._failing_since is None and is_transient(exc):
+                    self._failing_since = time.monotonic()
+                raise
+            self._failing_since = None
+            return out
+
         while not self._closed:
             try:
-                call_with_retry(send, record.what, self.info.max_outage_s, announce=not warned)
+                call_with_retry(attempt, record.what, self.info.max_outage_s, announce=not warned)
                 return True
             except TrackingOutage as exc:
                 if not warned:

@@ -5,6 +5,7 @@ failure is needed, a thin wrapper makes one real client call fail once."""
 from __future__ import annotations
 
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def submit_completed_trial(writer: TrialRunWriter) -> None:
 
 def drain(writer: TrialRunWriter) -> None:
     writer.start()
-    assert writer.flush(timeout=60) == 0
+    assert writer.flush(60) == 0
     writer.close()
 
 
@@ -191,9 +192,9 @@ def test_records_wait_in_order_while_the_store_is_away_and_nothing_is_lost(tmp_p
     writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
     for epoch in (1, 2):
         writer.submit(epoch_record("t1", result(epoch)))
-    assert writer.flush(timeout=4) == 3, "nothing is delivered while the server is away, nothing is dropped"
+    assert writer.flush(4) == 3, "nothing is delivered while the server is away, nothing is dropped"
     with mlflow_server(tmp_path / "srv", port):
-        assert writer.flush(timeout=60) == 0
+        assert writer.flush(60) == 0
         writer.close()
         (child,) = children(client, info)
         assert steps(client, child.info.run_id) == [1, 2]
@@ -266,3 +267,42 @@ def test_a_refused_record_in_a_batch_costs_only_that_record(store, capsys):
     assert steps(client, child.info.run_id) == [1, 3], "epoch 2 was refused, the others are logged"
     assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
     assert len(writer.errors) == 1 and "epoch 2" in writer.errors[0]
+
+
+class Slow:
+    """A real MlflowClient that takes ``delay_s`` longer for every call: a healthy but slow server."""
+
+    def __init__(self, client, delay_s: float):
+        self._client, self._delay = client, delay_s
+
+    def __getattr__(self, name):
+        real = getattr(self._client, name)
+
+        def call(*args, **kwargs):
+            time.sleep(self._delay)
+            return real(*args, **kwargs)
+
+        return call
+
+
+def test_the_end_of_sweep_wait_does_not_give_up_on_a_server_that_is_slow_but_answering(store):
+    # regression (CI): the driver gave up after max_outage_s of wall time although the server took
+    # every record, only slowly (model logging), and a resumed sweep then exited 1
+    _, client, info = store
+    writer = TrialRunWriter(info, client=Slow(client, delay_s=0.15), fresh=True).start()
+    submit_completed_trial(writer)
+    started = time.monotonic()
+    assert writer.flush(0.2) == 0, "no failure happened, so nothing is an outage"
+    assert time.monotonic() - started > 0.2
+    writer.close()
+    (child,) = children(client, info)
+    assert steps(client, child.info.run_id) == [1, 2, 3]
+
+
+def test_a_wait_with_a_limit_gives_up_at_the_limit_even_on_a_healthy_server(store, tmp_path):
+    # the interrupted driver's path: Ctrl-C must not wait for every model upload
+    _, client, info = store
+    writer = TrialRunWriter(info, client=Slow(client, delay_s=0.5), fresh=True).start()
+    submit_completed_trial(writer)
+    assert writer.stop(60.0, keep_in=tmp_path / "pending.pkl", limit_s=0.3) > 0
+    assert (tmp_path / "pending.pkl").exists()

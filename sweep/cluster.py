@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 from sweep.config import ClusterConfig
 from trainables.errors import UserError
@@ -15,9 +16,14 @@ BASE_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 PREFLIGHT_TIMEOUT_S = 5.0
 
 
-def worker_env() -> dict[str, Any]:
-    """Ray runtime env for the trial workers."""
-    return {"env_vars": dict(BASE_WORKER_ENV)}
+def worker_env(modules: Sequence[Path] = ()) -> dict[str, Any]:
+    """Ray runtime env for the trial workers. On a cluster, ``modules`` (the user's model module or
+    package) travel with the job through ``py_modules``; a local Ray's workers already start in the
+    working directory and import from it."""
+    env: dict[str, Any] = {"env_vars": dict(BASE_WORKER_ENV)}
+    if modules:
+        env["py_modules"] = [str(m) for m in modules]
+    return env
 
 
 def preflight(cluster: ClusterConfig, timeout: float = PREFLIGHT_TIMEOUT_S) -> None:
@@ -44,15 +50,16 @@ def _unreachable(address: str, reason: str) -> UserError:
     )
 
 
-def connect(cluster: ClusterConfig) -> bool:
-    """Initialize Ray; return True when this call started it (and so should shut it down)."""
+def connect(cluster: ClusterConfig, modules: Sequence[Path] = ()) -> bool:
+    """Initialize Ray; return True when this call started it (and so should shut it down).
+    ``modules``: the user's code the workers of a cluster need (``worker_env``)."""
     import ray
 
     if ray.is_initialized():
         return False
     if cluster.address:
         try:
-            ray.init(address=cluster.address, runtime_env=worker_env(), logging_level=logging.WARNING)
+            ray.init(address=cluster.address, runtime_env=worker_env(modules), logging_level=logging.WARNING)
         except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError from the GCS client
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _unreachable(cluster.address, reason) from None

@@ -18,6 +18,8 @@ from trainables import names
 from trainables.choices import Placement, Precision, Regularizer, Scheduler
 from trainables.data import DATASETS, DataSpec
 from trainables.errors import ConfigError
+from trainables.model_source import SEED_CNN
+from trainables.user_code import is_target
 from trainables.regularizers import RegularizerSpec
 from trainables.settings import TrainSettings
 
@@ -107,6 +109,16 @@ class TrackingConfig:
 
 
 @dataclass
+class RegularizeConfig:
+    """Which layers of the model take the regularizer (names or class names, e.g. dense_1 or Dense)."""
+
+    include: List[str] = field(default_factory=list)
+    """Only these layers; empty = every layer that has a weight matrix (Dense, Conv*, Embedding, ...)."""
+    exclude: List[str] = field(default_factory=list)
+    """Never these layers (applied after include)."""
+
+
+@dataclass
 class SweepConfig:
     """Everything one sweep needs; the root of the Hydra config."""
 
@@ -116,6 +128,9 @@ class SweepConfig:
     """Continue the sweep called ``name`` after a crash."""
     output_dir: str = "outputs"
     """Where the summary CSV, best config and plots are written (under <output_dir>/<name>)."""
+    model: str = SEED_CNN
+    """``seed_cnn`` (the article's CNN) or ``<module>:<function>`` returning your Keras model."""
+    regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
     data: DataSpec = field(default_factory=DataSpec)
     train: TrainSettings = field(default_factory=TrainSettings)
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -126,6 +141,7 @@ class SweepConfig:
     def validate(self) -> "SweepConfig":
         """Raise ``ConfigError`` on the first bad value; return self for chaining."""
         _validate_data(self.data)
+        _validate_model(self.model, self.regularize)
         _validate_train(self.train)
         _validate_search(self.search, self.train)
         _validate_scheduler(self.scheduler)
@@ -158,8 +174,25 @@ def _require(ok: bool, key: str, problem: str, fix: str) -> None:
 def _validate_data(data: DataSpec) -> None:
     _require(data.name in DATASETS, "data", f"unknown dataset {data.name!r}",
              f"use one of data={', data='.join(DATASETS)}")
+    if data.loader is not None:
+        _require(is_target(data.loader), "data.loader", f"{data.loader!r} is not <module>:<function>",
+                 "use e.g. data.loader=my_pkg.data:load")
+        _require(data.path is None, "data.path", "data.loader and data.path both give the arrays",
+                 "keep one of them")
+    elif data.name == "npz":
+        _require(bool(data.path), "data.path", "data=npz needs the file",
+                 "add data.path=/path/to/arrays.npz (x_train, y_train, optionally x_val, y_val, x_test, y_test)")
+    _require(data.path is None or data.name == "npz", "data.path", f"only data=npz reads a file, not data={data.name}",
+             "use data=npz data.path=..., or drop data.path")
     _require(0.0 < data.val_split < 1.0, "data.val_split",
              f"must be in (0, 1), got {data.val_split}", "use e.g. data.val_split=0.2")
+
+
+def _validate_model(model: str, regularize: RegularizeConfig) -> None:
+    _require(model == SEED_CNN or is_target(model), "model", f"{model!r} is neither {SEED_CNN} nor <module>:<function>",
+             "use e.g. model=my_pkg.models:build (a function returning a Keras model), or model=seed_cnn")
+    both = sorted(set(regularize.include) & set(regularize.exclude))
+    _require(not both, "regularize.exclude", f"{both} is both included and excluded", "name it in one list only")
 
 
 def _validate_train(t: TrainSettings) -> None:

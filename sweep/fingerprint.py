@@ -22,9 +22,9 @@ MAY_CHANGE = {"train.threads", "train.checkpoint_every", "search.max_concurrent_
 
 def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
     """Every setting that changes results, flattened to dotted keys."""
-    flat: dict[str, Any] = {"search.space": RegularizationSpace(cfg.search).fingerprint()}
+    flat: dict[str, Any] = {"search.space": RegularizationSpace(cfg.search).fingerprint(), "model": cfg.model}
     for group, values in (("search", asdict(cfg.search)), ("train", asdict(cfg.train)), ("data", asdict(cfg.data)),
-                          ("scheduler", asdict(cfg.scheduler))):
+                          ("scheduler", asdict(cfg.scheduler)), ("regularize", asdict(cfg.regularize))):
         for key, value in values.items():
             dotted = f"{group}.{key}"
             if dotted not in MAY_CHANGE:
@@ -32,10 +32,16 @@ def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
     return flat
 
 
+#: Keys added after sweeps were already saved, with the value those sweeps had.
+ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "regularize.exclude": [],
+                               "data.path": None, "data.loader": None}
+
+
 def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:
-    """The first dotted key whose value differs (or that only one side has), else None."""
+    """The first dotted key whose value differs (or that only one side has), else None. A key the
+    saved sweep predates counts with the value it had then (``ADDED_LATER``)."""
     for key in sorted(set(saved) | set(current)):
-        if saved.get(key) != current.get(key):
+        if saved.get(key, ADDED_LATER.get(key)) != current.get(key):
             return key
     return None
 

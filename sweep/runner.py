@@ -25,6 +25,10 @@ from sweep.tune_logger import TrialRunLogger, register, unregister
 from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
 from trainables import names
 from trainables.data import Dataset, load_dataset
+from trainables.model_check import ModelReport, check_model
+from trainables.model_source import SEED_CNN, ModelSource
+from trainables.trainable import layers_param, model_input
+from trainables.user_code import module_path
 from trainables.errors import ConfigError, SummaryNotLogged
 
 RESULTS_CSV = "results.csv"
@@ -71,14 +75,17 @@ def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcom
         data = load_dataset(cfg.data)
         data_ready = time.time()
         _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
-             + f", {data.n_classes} classes")
+             + f", {data.n_classes} classes" + (f", examples of shape {tuple(data.x_train.shape[1:])}"
+                                                 if not data.pixels else ""))
+        model = check_model(model_source(cfg, data), data, cfg.train.seed)
+        _say(model.line())
         for key, value in {**DRIVER_MLFLOW_ENV, **tuner.DRIVER_TUNE_ENV}.items():  # MLflow: one retry policy
             os.environ.setdefault(key, value)
         uri = cfg.tracking.uri or tracking.local_store_uri(Path.cwd())
         timeline = open_timeline(name, launched)
         timeline.mark(DATA_READY, data_ready)
         try:
-            return _run(cfg, name, out_dir, space, uri, data, timeline)
+            return _run(cfg, name, out_dir, space, uri, data, model, timeline)
         finally:
             close_timeline(timeline)
 
@@ -103,11 +110,20 @@ def _sweep_lock(out_dir: Path) -> Iterator[None]:
         lock.release()
 
 
+def model_source(cfg: SweepConfig, data: Dataset) -> ModelSource:
+    """The sweep's model, shaped for its data."""
+    return ModelSource(target=cfg.model, n_classes=data.n_classes,
+                       input_shape=tuple(int(d) for d in data.x_train.shape[1:]), input_dtype=str(data.x_train.dtype),
+                       learning_rate=cfg.train.learning_rate, include=tuple(cfg.regularize.include),
+                       exclude=tuple(cfg.regularize.exclude))
+
+
 def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str,
-         data: Dataset, timeline: Timeline) -> SweepOutcome:
+         data: Dataset, model: ModelReport, timeline: Timeline) -> SweepOutcome:
+    source = model.source
     with ThreadPoolExecutor(1, thread_name_prefix="regsweep-mlflow-prepare") as pool:
         preparing = pool.submit(tracking.prepare_store, uri)  # overlaps Ray's start-up
-        started = cluster.connect(cfg.cluster)
+        started = cluster.connect(cfg.cluster, user_modules(cfg))
         timeline.mark(RAY_READY)
     info: Optional[TrackingInfo] = None
     writer: Optional[TrialRunWriter] = None
@@ -120,14 +136,14 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
              f"per trial {cfg.cluster.cpus_per_trial:g} CPU, {gpus:g} GPU")
         cluster.check_trial_fits(res["node_list"], cfg.cluster.cpus_per_trial, gpus)
         with tracking.store_lock(uri):  # last step before trials: nothing half-logged
-            info = tracking.open_parent_run(uri, cfg, name, data)
+            info = tracking.open_parent_run(uri, cfg, name, data, model_params(model))
         _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         timeline.mark(MLFLOW_READY)
-        writer = TrialRunWriter(info, example=_model_example(data), fresh=not cfg.resume).start()
+        writer = TrialRunWriter(info, example=model_input(data, data.x_val[:1]), fresh=not cfg.resume).start()
         if writer.restore_saved(out_dir / PENDING_FILE):
             _say(f"mlflow: sending {len(writer.pending())} record(s) an earlier run could not deliver")
-        callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg))), TimingRecorder(name)]
-        trainable = tuner.make_trainable(cfg, data, gpus)
+        callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg), source)), TimingRecorder(name)]
+        trainable = tuner.make_trainable(cfg, data, gpus, source)
         if cfg.resume:
             _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
             tune_run = tuner.restore_tuner(cfg, name, trainable)
@@ -154,7 +170,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         cluster.disconnect(started)
     assert info is not None and writer is not None
     records = [rec for phase, grid in grids for rec in summary.records_from_results(grid, phase, cfg.train.seed)]
-    outcome = _summarize(cfg, name, out_dir, data, records)
+    outcome = _summarize(cfg, name, out_dir, data, records, model)
     timeline.mark(SUMMARY_WRITTEN)
     _log_summary(cfg, info, writer, outcome, out_dir)
     timeline.mark(FINISHED)
@@ -197,9 +213,19 @@ def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, o
         unregister(writer)
 
 
-def _model_example(data: Dataset) -> Any:
-    """One validation image as the trials see it: the input example and signature of every model."""
-    return data.x_val[:1].astype("float32") / 255.0
+def model_params(model: ModelReport) -> dict[str, Any]:
+    """The parent run's params about the model: which layers take the regularizer, and how it trains."""
+    table = model.source.table or {}
+    return {names.REGULARIZED_LAYERS: layers_param(list(table)), "model.layers": model.layers,
+            "model.optimizer": model.optimizer, "model.loss": model.loss, "model.compiled_by": model.compiled_by}
+
+
+def user_modules(cfg: SweepConfig) -> list[Path]:
+    """The user's model module (file or top-level package) that a cluster's workers must import."""
+    if cfg.model == SEED_CNN:
+        return []
+    path = module_path(cfg.model)
+    return [path] if path is not None else []
 
 
 def confirm_configs(cfg: SweepConfig, search_records: list[summary.TrialRecord]) -> list[dict[str, Any]]:
@@ -232,7 +258,7 @@ def _confirm(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str
 
 
 def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
-               records: list[summary.TrialRecord]) -> SweepOutcome:
+               records: list[summary.TrialRecord], model: ModelReport) -> SweepOutcome:
     table = summary.trials_table(records)
     stats = ranking.config_stats(table)
     sizes = data.sizes()
@@ -265,6 +291,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
           f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}), "
           f"{int(table[names.COL_EPOCHS].sum()) if not table.empty else 0} epochs trained ===")
     print(summary.render_table(table))
+    print(f"\n{model.line()}")
     print("\nper config (completed trials; mean ± sd over seeds):")
     print(ranking.render_stats(stats))
     if best is not None:

@@ -109,8 +109,10 @@ def preflight(uri: str, timeout: float = 10.0) -> None:
                         "leave tracking.uri unset for the local store (./mlflow.db)")
 
 
-def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> TrackingInfo:
-    """Create the sweep's parent run, or reopen it when resuming; return what trials need."""
+def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset,
+                    extra: Optional[Mapping[str, Any]] = None) -> TrackingInfo:
+    """Create the sweep's parent run, or reopen it when resuming; return what trials need.
+    ``extra``: more params for a new parent run (what the model check found)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -134,7 +136,7 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset) -> Tra
             **({names.TAG_GIT_COMMIT: commit} if (commit := _git_commit()) else {}),
         })
         run_id = run.info.run_id
-        _log_config(client, run_id, cfg, data)
+        _log_config(client, run_id, cfg, data, extra or {})
     return TrackingInfo(uri=uri, experiment_id=experiment_id, parent_run_id=run_id, sweep=name,
                         max_outage_s=cfg.tracking.max_outage_s)
 
@@ -204,7 +206,7 @@ def end_parent_quietly(info: TrackingInfo, status: str) -> None:
         pass
 
 
-def _log_config(client: Any, run_id: str, cfg: SweepConfig, data: Dataset) -> None:
+def _log_config(client: Any, run_id: str, cfg: SweepConfig, data: Dataset, extra: Mapping[str, Any]) -> None:
     from mlflow.entities import Param
     from omegaconf import OmegaConf
 
@@ -212,7 +214,7 @@ def _log_config(client: Any, run_id: str, cfg: SweepConfig, data: Dataset) -> No
     assert isinstance(tree, dict)
     params = {k: v for k, v in _flatten(tree).items() if k not in ("resume", "name")}
     params.update({"dataset": data.name, "dataset.n_classes": data.n_classes,
-                   **{f"dataset.{k}_size": v for k, v in data.sizes().items()}})
+                   **{f"dataset.{k}_size": v for k, v in data.sizes().items()}, **extra})
     items = [Param(k, str(v)[:6000]) for k, v in params.items()]
     for start in range(0, len(items), 100):
         client.log_batch(run_id, params=items[start:start + 100])

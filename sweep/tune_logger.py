@@ -13,19 +13,21 @@ from typing import Any, Optional
 from ray.tune import Callback
 
 from sweep.trial_runs import Record, TrialRunWriter, end_record, epoch_record, start_record
+from trainables.model_source import ModelSource
 from trainables.settings import TrainSettings
 from trainables.trainable import trial_params
 
-#: The writers of this driver process and the training settings their trials log, by parent run id.
-_WRITERS: dict[str, tuple[TrialRunWriter, TrainSettings]] = {}
+#: The writers of this driver process, with the training settings and model their trials log, by
+#: parent run id.
+_WRITERS: dict[str, tuple[TrialRunWriter, TrainSettings, Optional[ModelSource]]] = {}
 
 STATE_PENDING = "pending"
 
 
-def register(writer: TrialRunWriter, settings: TrainSettings) -> str:
-    """Make ``writer`` (and the settings its trials log as params) findable by the callbacks of its
-    sweep, those unpickled on resume included; return its key."""
-    _WRITERS[writer.info.parent_run_id] = (writer, settings)
+def register(writer: TrialRunWriter, settings: TrainSettings, source: Optional[ModelSource] = None) -> str:
+    """Make ``writer`` (and the settings and model its trials log as params) findable by the
+    callbacks of its sweep, those unpickled on resume included; return its key."""
+    _WRITERS[writer.info.parent_run_id] = (writer, settings, source)
     return writer.info.parent_run_id
 
 
@@ -43,18 +45,15 @@ class TrialRunLogger(Callback):
     def writer(self) -> TrialRunWriter:
         return self._registered()[0]
 
-    @property
-    def settings(self) -> TrainSettings:
-        return self._registered()[1]
-
-    def _registered(self) -> tuple[TrialRunWriter, TrainSettings]:
+    def _registered(self) -> tuple[TrialRunWriter, TrainSettings, Optional[ModelSource]]:
         try:
             return _WRITERS[self.key]
         except KeyError:
             raise RuntimeError(f"no MLflow writer is open for parent run {self.key}") from None
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.writer.submit(start_record(trial.trial_id, str(trial), trial_params(trial.config, self.settings)))
+        _, settings, source = self._registered()
+        self.writer.submit(start_record(trial.trial_id, str(trial), trial_params(trial.config, settings, source)))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self.writer.submit(epoch_record(trial.trial_id, result))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from sweep.config import SweepConfig
 from sweep.searcher import PruneAwareOptunaSearch, is_baseline
 from sweep.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
 from trainables.data import Dataset
+from trainables.model_source import ModelSource
 from trainables.settings import TrainSettings
 from trainables.trainable import tune_trainable
 
@@ -63,11 +64,11 @@ def trial_settings(cfg: SweepConfig) -> TrainSettings:
     return replace(cfg.train, threads=threads, collapse_after=collapse_after)
 
 
-def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float) -> Any:
-    """The trainable with its arrays in Ray's object store and its per-trial resources."""
+def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float, source: Optional[ModelSource] = None) -> Any:
+    """The trainable with its arrays in Ray's object store, its model source and its per-trial resources."""
     from ray import tune
 
-    with_data = tune.with_parameters(tune_trainable, data=data, settings=trial_settings(cfg))
+    with_data = tune.with_parameters(tune_trainable, data=data, settings=trial_settings(cfg), source=source)
     return tune.with_resources(with_data, {"cpu": float(cfg.cluster.cpus_per_trial), "gpu": gpus_per_trial})
 
 

@@ -52,15 +52,17 @@ def test_a_trial_after_other_trials_trains_exactly_as_in_a_new_process(digits, e
 def test_the_reused_model_starts_where_build_model_starts_with_the_same_penalty(digits, empty_pool, config):
     import keras
 
-    from trainables.model import INPUT_SHAPE, build_model
+    from trainables.model import build_model
     from trainables.reusable import trial_model
+    from trainables.trainable import default_source
+    from trainables.settings import TrainSettings
 
     spec = RegularizerSpec.from_trial_config(config)
     _curve(digits, L1_KERNEL_BIAS)  # the pool holds a model another trial has trained
     keras.utils.set_random_seed(7)
     fresh = build_model(digits.n_classes, spec)
     keras.utils.set_random_seed(7)
-    reused = trial_model(digits.n_classes, spec, 1e-3, INPUT_SHAPE, "float32")
+    reused = trial_model(default_source(digits, TrainSettings()), spec, "float32")
     for a, b in zip(fresh.variables, reused.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     x = digits.x_val[:32].astype("float32") / 255.0

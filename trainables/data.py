@@ -7,6 +7,7 @@
   so it runs in a private temp dir under a file lock. A compact ``.npz`` makes the next load fast.
 - ``digits``: scikit-learn's bundled 8x8 digits, resized to 28x28; offline demo and CI data.
 - ``synthetic``: random arrays of EMNIST balanced's real size, for throughput benchmarks only.
+- ``npz`` (``data.path``) and ``data.loader``: the user's own arrays (``trainables.user_data``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 
 from trainables.errors import DataError
 from trainables.tf_runtime import import_tensorflow_quietly
 
-DATASETS = ("emnist", "digits", "synthetic")
+DATASETS = ("emnist", "digits", "synthetic", "npz")
 EMNIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/matlab.zip"
 #: The cache file name ``extra_keras_datasets.emnist.load_data`` looks for in ``$KERAS_HOME/datasets``.
 EMNIST_LIBRARY_FNAME = "emnist_matlab.npz"
@@ -41,7 +42,7 @@ class DataSpec:
     """Which dataset to load and how to split it."""
 
     name: str = "emnist"
-    """emnist | digits | synthetic."""
+    """emnist | digits | synthetic | npz."""
     val_split: float = 0.2
     """Fraction of the training set held out for validation (the seed uses 0.2)."""
     seed: int = 0
@@ -52,6 +53,11 @@ class DataSpec:
     """Where to download EMNIST's matlab.zip from."""
     download: bool = True
     """Allow downloading EMNIST when it is not cached."""
+    path: Optional[str] = None
+    """data=npz: the .npz file with x_train and y_train (and optionally x_val/y_val, x_test/y_test)."""
+    loader: Optional[str] = None
+    """``module:function`` returning the same arrays (a dict, or keras-style ((x, y), (x, y)) pairs);
+    it replaces the dataset that ``data`` names."""
 
 
 @dataclass
@@ -67,6 +73,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     meta: dict[str, str] = field(default_factory=dict)
+    pixels: bool = True
+    """True for the built-in uint8 images, scaled to [0, 1] as they are fed; user data go in as given."""
 
     def sizes(self) -> dict[str, int]:
         """Number of examples per split."""
@@ -88,7 +96,11 @@ def keras_cache_dir() -> Path:
 
 
 def load_dataset(spec: DataSpec) -> Dataset:
-    """Load ``spec.name`` with its seeded validation split."""
+    """Load ``spec.name`` (or the user's arrays) with its seeded validation split."""
+    if spec.loader or spec.name == "npz":
+        from trainables.user_data import load_user_dataset
+
+        return load_user_dataset(spec)
     if spec.name == "emnist":
         import_tensorflow_quietly()  # the EMNIST path imports Keras, and so TensorFlow
         (x_tr, y_tr), (x_te, y_te) = load_emnist_arrays(spec)

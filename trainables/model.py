@@ -7,7 +7,7 @@ For 47 classes that is 440,751 parameters.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from trainables.regularizers import RegularizerSpec
 
@@ -24,16 +24,13 @@ def build_model(
     learning_rate: float = 1e-3,
     input_shape: tuple[int, ...] = INPUT_SHAPE,
     compile: bool = True,
-    layer_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
 ) -> Any:
-    """Build (and compile) the seed CNN with ``spec`` applied to every Conv2D and Dense layer.
-    ``layer_kwargs`` (layer name -> regularizer arguments) replaces ``spec``'s, for
-    ``trainables.reusable``'s variable penalties."""
+    """Build (and compile) the seed CNN with ``spec`` applied to every Conv2D and Dense layer."""
     import keras
     from keras import layers
 
     def reg(layer: str) -> dict[str, Any]:
-        return dict(layer_kwargs[layer]) if layer_kwargs is not None else spec.layer_kwargs()
+        return spec.layer_kwargs()
 
     model = keras.Sequential(
         [

@@ -1,10 +1,11 @@
-"""One compiled seed CNN per trial process, reused by every trial Ray runs in that process.
+"""One compiled model per trial process, reused by every trial Ray runs in that process.
 
 Tracing ``fit``'s train and test functions for a new model costs about 2 s on 2 cores (on a GPU,
 XLA compilation comes on top): more than two epochs of digits, paid by every trial. Ray reuses a
-worker process across trials (``reuse_actors``), so the process keeps one compiled model per shape
-whose penalties are variables. Each trial sets its penalty strengths, copies in the seeded initial
-weights (and dropout seeds) that ``build_model`` gives for its seed, and resets the optimizer: it
+worker process across trials (``reuse_actors``), so the process keeps one compiled model per model
+source whose penalties are variables (on every selected layer and argument). Each trial sets its
+penalty strengths, copies in the seeded initial weights (and dropout seeds) that the source's fresh
+build gives for its seed, and resets the optimizer: it
 trains the same model, from the same start, as a freshly built one, without tracing again.
 
 Checkpoints hold only variables (``weights.npz``): the model's, then the optimizer's.
@@ -18,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from trainables.model import REGULARIZED_LAYERS, build_model
-from trainables.regularizers import PLACEMENT_ARGS, RegularizerSpec
+from trainables.model_source import ModelSource, copy_variables
+from trainables.rebuild import PLACEMENT_KINDS
+from trainables.regularizers import RegularizerSpec
 
-#: Every layer argument a placement can fill.
-PENALTY_ARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 WEIGHTS_FILE = "weights.npz"
 #: What checkpoints held before this module: a whole saved Keras model (still read, for resumes).
 LEGACY_MODEL_FILE = "model.keras"
@@ -57,46 +57,43 @@ def _penalty_class() -> type:
 @dataclass
 class _Compiled:
     model: Any
-    penalties: dict[tuple[str, str], Any]
+    penalties: list[tuple[str, Any]]
+    """(kind, penalty): kernel, bias or activity, each set from the trial's spec."""
     optimizer_start: list[np.ndarray]
 
 
 _POOL: dict[tuple[Any, ...], _Compiled] = {}
 
 
-def trial_model(n_classes: int, spec: RegularizerSpec, learning_rate: float, input_shape: tuple[int, ...],
-                precision: str) -> Any:
-    """The process's compiled model for this shape, set to ``spec`` and to the initial state a fresh
-    ``build_model`` would have under the current seed. Call after ``keras.utils.set_random_seed``."""
-    fresh = build_model(n_classes, RegularizerSpec(), learning_rate, input_shape, compile=False)  # seeded draws first
-    key = (n_classes, tuple(input_shape), float(learning_rate), str(precision))
+def trial_model(source: ModelSource, spec: RegularizerSpec, precision: str) -> Any:
+    """The process's compiled model for ``source``, set to ``spec`` and to the initial state a fresh
+    build would have under the current seed. Call after ``keras.utils.set_random_seed``."""
+    fresh = source.fresh()  # the seeded draws first, so they do not depend on what the pool held
+    key = (source.target, source.n_classes, source.input_shape, source.input_dtype, float(source.learning_rate),
+           source.include, source.exclude, str(precision))
     entry = _POOL.get(key)
     if entry is None:
-        entry = _POOL[key] = _compile(n_classes, learning_rate, input_shape)
-    _copy(fresh.variables, entry.model.variables)
-    _copy(entry.optimizer_start, entry.model.optimizer.variables)
+        entry = _POOL[key] = _compile(source, fresh)
+    copy_variables(fresh.variables, entry.model.variables)
+    copy_variables(entry.optimizer_start, entry.model.optimizer.variables)
     l1, l2 = spec.penalty_weights()
-    applied = set(PLACEMENT_ARGS[spec.placement]) if spec.kind != "none" else set()
-    for (_, arg), penalty in entry.penalties.items():
-        penalty.set(l1, l2) if arg in applied else penalty.set(0.0, 0.0)
+    kinds = set(PLACEMENT_KINDS[spec.placement]) if spec.kind != "none" else set()
+    for kind, penalty in entry.penalties:
+        penalty.set(l1, l2) if kind in kinds else penalty.set(0.0, 0.0)
     return entry.model
 
 
-def _compile(n_classes: int, learning_rate: float, input_shape: tuple[int, ...]) -> _Compiled:
+def _compile(source: ModelSource, fresh: Any) -> _Compiled:
     penalty = _penalty_class()
-    penalties = {(layer, arg): penalty() for layer in REGULARIZED_LAYERS for arg in PENALTY_ARGS}
-    per_layer = {layer: {arg: penalties[(layer, arg)] for arg in PENALTY_ARGS} for layer in REGULARIZED_LAYERS}
-    model = build_model(n_classes, RegularizerSpec(), learning_rate, input_shape, layer_kwargs=per_layer)
+    penalties: list[tuple[str, Any]] = []
+
+    def make(layer: Any, kind: str) -> Any:
+        penalties.append((kind, penalty()))
+        return penalties[-1][1]
+
+    model, _ = source.regularized(make, fresh=fresh)
     model.optimizer.build(model.trainable_variables)
     return _Compiled(model, penalties, [v.numpy() for v in model.optimizer.variables])
-
-
-def _copy(source: Any, target: Any) -> None:
-    source, target = list(source), list(target)
-    if len(source) != len(target):
-        raise RuntimeError(f"variable count differs: {len(source)} to copy into {len(target)}")
-    for s, t in zip(source, target):
-        t.assign(s.numpy() if hasattr(s, "numpy") else s)
 
 
 def save_variables(model: Any, directory: Path) -> None:
@@ -117,6 +114,6 @@ def load_variables(model: Any, directory: Path, with_optimizer: bool = True) -> 
         with np.load(directory / WEIGHTS_FILE) as saved:
             arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     n = len(model.variables)
-    _copy(arrays[:n], model.variables)
+    copy_variables(arrays[:n], model.variables)
     if with_optimizer:
-        _copy(arrays[n:], model.optimizer.variables)
+        copy_variables(arrays[n:], model.optimizer.variables)

@@ -12,7 +12,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from trainables import names
-from trainables.model import REGULARIZED_LAYERS, RELU_LAYERS
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,20 @@ def activation_sparsity(activations: Sequence[np.ndarray]) -> float:
 
 
 def model_kernels(model: Any) -> dict[str, np.ndarray]:
-    """Kernel arrays of the regularized layers, keyed by layer name."""
-    return {name: np.asarray(model.get_layer(name).kernel) for name in REGULARIZED_LAYERS}
+    """Weight matrices (kernels, embeddings) of every layer that has one, keyed by layer name."""
+    from trainables.rebuild import kernel_weights
+
+    return {name: np.asarray(weight) for name, weight in kernel_weights(model).items()}
+
+
+def relu_layers(model: Any) -> list[Any]:
+    """The model's top-level layers whose output is a ReLU (an activation or a ReLU layer)."""
+    out = []
+    for layer in model.layers:
+        activation = getattr(layer, "activation", None)
+        if getattr(activation, "__name__", "") == "relu" or type(layer).__name__ == "ReLU":
+            out.append(layer)
+    return out
 
 
 #: Where a model keeps its ReLU probe (the reused model of ``trainables.reusable`` lives for many trials).
@@ -83,11 +94,14 @@ _PROBE_ATTR = "_regsweep_relu_zeros"
 
 
 def model_activation_sparsity(model: Any, x_batch: np.ndarray) -> float:
-    """Mean fraction of zero ReLU outputs of the model on one batch (every epoch: one graph call)."""
+    """Mean fraction of zero ReLU outputs of the model on one batch (every epoch: one graph call);
+    NaN for a model with no ReLU output it can reach."""
     count = getattr(model, _PROBE_ATTR, None)
     if count is None:
         count = _zero_counter(model)
         setattr(model, _PROBE_ATTR, count)
+    if count is False:
+        return float("nan")
     zeros, total = count(x_batch)
     return float(zeros) / float(total) if float(total) else 0.0
 
@@ -98,7 +112,14 @@ def _zero_counter(model: Any) -> Any:
     import keras
     import tensorflow as tf
 
-    probe = keras.Model(inputs=model.inputs, outputs=[model.get_layer(n).output for n in RELU_LAYERS])
+    layers = relu_layers(model)
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):  # a subclassed model has no symbolic graph to probe
+        return False
+    if not layers or not inputs:
+        return False
+    probe = keras.Model(inputs=inputs, outputs=[layer.output for layer in layers])
 
     @tf.function(reduce_retracing=True)
     def count(x: Any) -> Any:

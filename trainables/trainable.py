@@ -23,7 +23,8 @@ import numpy as np
 from trainables import names
 from trainables.collapse import chance_ceiling, is_collapsed
 from trainables.data import Dataset
-from trainables.model import INPUT_SHAPE, build_model
+from trainables.model_source import ModelSource
+from trainables.rebuild import applied_layers
 from trainables.regularizers import RegularizerSpec
 from trainables.reusable import LEGACY_MODEL_FILE, load_variables, save_variables, trial_model
 from trainables.settings import TrainSettings
@@ -38,16 +39,38 @@ PROGRESS_FILE = "progress.json"
 PROGRESS_METRICS = "metrics"
 #: The key of progress.json that says how to rebuild the model (``checkpoint_model``).
 PROGRESS_MODEL = "model"
+#: Under it: the ``ModelSource`` (absent in checkpoints from before user models: the seed CNN).
+PROGRESS_SOURCE = "source"
 #: Training settings logged as MLflow params of every trial (threads is a resource detail).
 LOGGED_SETTINGS = ("epochs", "batch_size", "learning_rate", "seed", "sparsity_threshold",
                    "checkpoint_every", "precision", "collapse_after")
 
 
-def trial_params(config: Mapping[str, Any], settings: TrainSettings) -> dict[str, Any]:
-    """The contract params of a trial plus its training settings (with the trial's own seed)."""
-    params = RegularizerSpec.from_trial_config(config).as_params()
+def trial_params(config: Mapping[str, Any], settings: TrainSettings,
+                 source: Optional[ModelSource] = None) -> dict[str, Any]:
+    """The contract params of a trial plus its training settings (with the trial's own seed) and,
+    when the source's layer table is known, the model and the layers its regularizer lands on."""
+    spec = RegularizerSpec.from_trial_config(config)
+    params = spec.as_params()
     params.update({k: v for k, v in asdict(settings_for(config, settings)).items() if k in LOGGED_SETTINGS})
+    if source is not None:
+        params[names.MODEL] = source.target
+        if source.table is not None:
+            layers = applied_layers(source.table, spec.kind, spec.placement)
+            params[names.REGULARIZED_LAYERS] = layers_param(layers)
     return params
+
+
+def layers_param(layers: list[str]) -> str:
+    """A list of layer names as one MLflow param value (MLflow keeps 6,000 characters)."""
+    text = ",".join(layers) if layers else "none"
+    return text if len(text) <= 6000 else text[:5980] + f",... ({len(layers)} layers)"
+
+
+def default_source(data: Dataset, settings: TrainSettings) -> ModelSource:
+    """The seed CNN, shaped for ``data``."""
+    return ModelSource(n_classes=data.n_classes, input_shape=tuple(int(d) for d in data.x_train.shape[1:]),
+                       input_dtype=str(data.x_train.dtype), learning_rate=settings.learning_rate)
 
 
 def settings_for(config: Mapping[str, Any], settings: TrainSettings) -> TrainSettings:
@@ -63,11 +86,13 @@ def run_trial(
     settings: TrainSettings,
     report: ReportFn,
     restore_dir: str | None = None,
+    source: Optional[ModelSource] = None,
 ) -> dict[str, float]:
     """Train one trial to the end (or to divergence) and return its last metrics.
 
     ``restore_dir`` is a checkpoint directory written by an earlier call: training resumes at the
-    epoch after the one it holds, with the saved weights and optimizer state.
+    epoch after the one it holds, with the saved weights and optimizer state. ``source`` is the
+    model (default: the seed CNN shaped for ``data``).
     """
     started = time.perf_counter()
     spec = RegularizerSpec.from_trial_config(config)
@@ -80,17 +105,17 @@ def run_trial(
     keras.mixed_precision.set_global_policy(settings.precision)
     keras.utils.set_random_seed(settings.seed)
 
-    model = trial_model(data.n_classes, spec, settings.learning_rate, INPUT_SHAPE, settings.precision)
+    source = source or default_source(data, settings)
+    model = trial_model(source, spec, settings.precision)
     done = 0
     if restore_dir:
         load_variables(model, Path(restore_dir))
         done = json.loads((Path(restore_dir) / PROGRESS_FILE).read_text())[names.EPOCH]
-    shape = {"n_classes": data.n_classes, "input_shape": list(INPUT_SHAPE),
-             "learning_rate": settings.learning_rate, "config": spec.as_params()}
+    shape = {PROGRESS_SOURCE: source.as_dict(), "config": spec.as_params()}
 
-    train_ds = _pipeline(tf, data.x_train, data.y_train, settings, shuffle=True)
-    val_ds = _pipeline(tf, data.x_val, data.y_val, settings, shuffle=False)
-    probe = _scale(data.x_val[: settings.activation_batch])
+    train_ds = _pipeline(tf, data.x_train, data.y_train, settings, shuffle=True, pixels=data.pixels)
+    val_ds = _pipeline(tf, data.x_val, data.y_val, settings, shuffle=False, pixels=data.pixels)
+    probe = model_input(data, data.x_val[: settings.activation_batch])
     terminate_on_nan = keras.callbacks.TerminateOnNaN()
     ceiling = chance_ceiling(data.y_val, data.n_classes)
 
@@ -122,7 +147,7 @@ def run_trial(
         metrics[names.FINISHED] = float(is_last or diverged or collapsed)
         if is_last and not diverged and not collapsed:
             test_loss, test_acc = model.evaluate(
-                _pipeline(tf, data.x_test, data.y_test, settings, shuffle=False), verbose=0
+                _pipeline(tf, data.x_test, data.y_test, settings, shuffle=False, pixels=data.pixels), verbose=0
             )
             metrics[names.TEST_LOSS] = float(test_loss)
             metrics[names.TEST_ACCURACY] = float(test_acc)
@@ -134,7 +159,8 @@ def run_trial(
     return last
 
 
-def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSettings) -> None:
+def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSettings,
+                   source: Optional[ModelSource] = None) -> None:
     """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it.
     It reports to Tune only; the driver logs every result to MLflow (``sweep.trial_runs``)."""
     import ray
@@ -152,12 +178,13 @@ def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSetting
         if done is not None:  # finished before the driver died: nothing to train or log again
             report(done, None)
             return
-        run_trial(config, data, settings, report, restore_dir=restore_dir)
+        run_trial(config, data, settings, report, restore_dir=restore_dir, source=source)
 
 
 def checkpoint_model(ckpt_dir: str) -> Any:
-    """The trained model of a checkpoint, as a plain Keras model (the article's regularizer objects, compiled
-    like the seed): what the driver logs to MLflow. Needs only the checkpoint directory."""
+    """The trained model of a checkpoint, as a plain Keras model (the trial's regularizer objects,
+    compiled as in the trial): what the driver logs to MLflow. Needs the checkpoint directory, and
+    the user's model function importable where it runs."""
     import keras
 
     progress = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())
@@ -165,8 +192,12 @@ def checkpoint_model(ckpt_dir: str) -> Any:
         return keras.models.load_model(Path(ckpt_dir) / LEGACY_MODEL_FILE)
     shape = progress[PROGRESS_MODEL]
     keras.backend.clear_session(free_memory=False)
-    model = build_model(int(shape["n_classes"]), RegularizerSpec.from_trial_config(shape["config"]),
-                        float(shape["learning_rate"]), tuple(shape["input_shape"]))
+    if PROGRESS_SOURCE in shape:
+        source = ModelSource.from_dict(shape[PROGRESS_SOURCE])
+    else:  # a checkpoint written before models could be the user's: the seed CNN
+        source = ModelSource(n_classes=int(shape["n_classes"]), input_shape=tuple(shape["input_shape"]),
+                             input_dtype="float32", learning_rate=float(shape["learning_rate"]))
+    model = source.plain(RegularizerSpec.from_trial_config(shape["config"]))
     model.optimizer.build(model.trainable_variables)
     load_variables(model, Path(ckpt_dir))  # the optimizer's state too, as a saved Keras model holds it
     return model
@@ -209,15 +240,19 @@ def _epoch_metrics(model: Any, history: dict[str, list[float]], val_ds: Any, epo
     return metrics
 
 
-def _scale(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) / 255.0
+def model_input(data: Dataset, x: np.ndarray) -> np.ndarray:
+    """Arrays as the model sees them: built-in images scaled to [0, 1], user data as given."""
+    return x.astype(np.float32) / 255.0 if data.pixels else x
 
 
-def _pipeline(tf: Any, x: np.ndarray, y: np.ndarray, settings: TrainSettings, shuffle: bool) -> Any:
-    """uint8 arrays -> batched float32 [0, 1] images, scaled per batch to keep memory at uint8 size."""
+def _pipeline(tf: Any, x: np.ndarray, y: np.ndarray, settings: TrainSettings, shuffle: bool,
+              pixels: bool = True) -> Any:
+    """Batched, shuffled (seeded) arrays; built-in uint8 images are scaled to float32 [0, 1] per batch,
+    which keeps memory at uint8 size. User data go in as they are."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         ds = ds.shuffle(len(y), seed=settings.seed, reshuffle_each_iteration=True)
     ds = ds.batch(settings.batch_size)
-    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE)
+    if pixels:
+        ds = ds.map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -16,12 +16,13 @@ OPTIONS = [(g.name, f.stem) for g in sorted(CONF_DIR.iterdir()) if g.is_dir() fo
 def test_conf_has_the_required_groups():
     groups = {g for g, _ in OPTIONS}
     assert {"data", "search", "scheduler", "cluster", "tracking", "preset"} <= groups
-    assert {o for g, o in OPTIONS if g == "data"} == {"emnist", "digits", "synthetic"}
+    assert {o for g, o in OPTIONS if g == "data"} == {"emnist", "digits", "synthetic", "npz"}
 
 
 @pytest.mark.parametrize("group, option", OPTIONS)
 def test_every_config_composes_and_validates(group, option):
-    cfg = load_config([f"{group}={option}"])
+    needs = {("data", "npz"): ["data.path=arrays.npz"]}  # the one option that cannot run without a value
+    cfg = load_config([f"{group}={option}", *needs.get((group, option), [])])
     assert isinstance(cfg, SweepConfig)
 
 

@@ -11,13 +11,13 @@ driver until models are logged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from trainables.data import Dataset
 from trainables.errors import ConfigError, DataError
 from trainables.model import REGULARIZED_LAYERS
 from trainables.model_source import LayerTable, ModelSource, is_user_compiled, spec_maker
-from trainables.rebuild import ACTIVITY_ARG, BIAS_ARG, walk_layers
+from trainables.rebuild import ACTIVITY_ARG, BIAS_ARG, layer_args, walk_layers
 from trainables.regularizers import RegularizerSpec
 
 #: Examples the check evaluates the compiled model on.
@@ -31,7 +31,7 @@ class ModelReport:
     source: ModelSource
     """With its layer table filled in."""
     layers: int
-    """Layers in the model (nested models' layers included)."""
+    """Layers with a weight matrix a regularizer can take (nested models' included)."""
     compiled_by: str
     """``user`` (its optimizer and loss are kept) or ``regsweep`` (Adam, sparse cross-entropy)."""
     optimizer: str
@@ -40,7 +40,7 @@ class ModelReport:
     def line(self) -> str:
         table = self.source.table or {}
         names = ", ".join(table) if len(table) <= 12 else ", ".join(list(table)[:12]) + f", ... ({len(table)})"
-        return (f"model {self.source.target}: the regularizer goes on {len(table)} of {self.layers} layers "
+        return (f"model {self.source.target}: the regularizer goes on {len(table)} of its {self.layers} weight layers "
                 f"({names}); optimizer {self.optimizer}, loss {self.loss} (compiled by {self.compiled_by})")
 
 
@@ -57,7 +57,8 @@ def needs_check(source: ModelSource, data: Dataset) -> bool:
 def check_model(source: ModelSource, data: Dataset, seed: int = 0) -> ModelReport:
     """Build, compile and evaluate the model on a few examples; raise one ``UserError`` on a mismatch."""
     if not needs_check(source, data):
-        return ModelReport(source.with_table(seed_table()), 9, "regsweep", "Adam", "sparse categorical cross-entropy")
+        return ModelReport(source.with_table(seed_table()), len(REGULARIZED_LAYERS), "regsweep", "Adam(learning_rate="
+                           f"{source.learning_rate:g})", "sparse_categorical_crossentropy")
     from trainables.tf_runtime import driver_tensorflow
 
     driver_tensorflow()
@@ -78,8 +79,7 @@ def check_model(source: ModelSource, data: Dataset, seed: int = 0) -> ModelRepor
     _check_input(fresh, shape, source.target)
     model, table = source.regularized(spec_maker(RegularizerSpec()), fresh=fresh)
     x, y = model_input(data, data.x_train[:CHECK_EXAMPLES]), data.y_train[:CHECK_EXAMPLES]
-    outputs = _check_output(model, x, data.n_classes, source.target, is_user_compiled(fresh))
-    del outputs
+    _check_output(model, x, data.n_classes, source.target, is_user_compiled(fresh))
     try:
         model.evaluate(x, y, verbose=0)
     except Exception as exc:
@@ -90,7 +90,7 @@ def check_model(source: ModelSource, data: Dataset, seed: int = 0) -> ModelRepor
         raise ConfigError("regularize.include", f"no layer of {source.target} takes a regularizer "
                           f"(include={list(source.include)}, exclude={list(source.exclude)})",
                           "name layers with weights (Dense, Conv*, Embedding, ...) or clear the lists")
-    return ModelReport(source.with_table(table), len(list(walk_layers(model))),
+    return ModelReport(source.with_table(table), sum(1 for layer in walk_layers(model) if layer_args(layer)),
                        "user" if is_user_compiled(fresh) else "regsweep",
                        _describe_optimizer(model.optimizer), _describe_loss(model.loss))
 
@@ -111,7 +111,7 @@ def _check_input(model: Any, shape: tuple[int, ...], target: str) -> None:
                         "reshape the arrays, or change the model's Input shape")
 
 
-def _check_output(model: Any, x: Any, n_classes: int, target: str, user_compiled: bool) -> Optional[int]:
+def _check_output(model: Any, x: Any, n_classes: int, target: str, user_compiled: bool) -> None:
     try:
         units = model.outputs[0].shape[-1]
         if len(model.outputs) != 1:
@@ -120,7 +120,7 @@ def _check_output(model: Any, x: Any, n_classes: int, target: str, user_compiled
     except (AttributeError, ValueError):
         units = model(x[:1], training=False).shape[-1]
     if units == n_classes or (units == 1 and n_classes == 2 and user_compiled):
-        return units
+        return
     raise DataError(f"{target} has {units} output units but the labels have {n_classes} classes (0..{n_classes - 1})",
                     f"give the last layer {n_classes} units (softmax), or check the labels")
 

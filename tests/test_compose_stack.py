@@ -173,3 +173,39 @@ def test_a_sweep_through_the_launcher_runs_on_the_cluster_and_persists(stack, im
     parents_after, children_after = runs()
     assert [p.info.run_id for p in parents_after] == [p.info.run_id for p in parents]
     assert sorted(c.info.run_id for c in children_after) == sorted(c.info.run_id for c in children)
+
+
+def test_a_users_own_model_and_npz_reach_the_workers_of_the_cluster(stack, images, tmp_path, monkeypatch):
+    """The model module exists only in the launcher's working directory: the workers (other
+    containers) get it through Ray's runtime env (py_modules), the arrays through the object store."""
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+    from sklearn.datasets import load_digits
+
+    from tests.test_own_e2e import MODEL_FILE
+
+    (tmp_path / "own_mlp.py").write_text(MODEL_FILE)
+    digits = load_digits()
+    np.savez(tmp_path / "vectors.npz", x_train=(digits.data / 16.0).astype("float32"), y_train=digits.target)
+    start = time.monotonic()
+    proc = stack.compose("run", "--rm", "--no-deps", "-v", f"{tmp_path / 'own_mlp.py'}:/work/own_mlp.py:ro",
+                         "-v", f"{tmp_path / 'vectors.npz'}:/work/vectors.npz:ro", "launcher",
+                         "model=own_mlp:build", "data=npz", "data.path=vectors.npz", "search.num_samples=2",
+                         "train.epochs=2", "train.batch_size=64", "scheduler=fifo", "cluster.cpus_per_trial=1",
+                         "name=compose-own", "search.confirm_seeds=0", "train.collapse_after=0",
+                         "tracking.experiment=compose-own", timeout=1200)
+    images["own-model sweep"] = time.monotonic() - start
+    assert "=== sweep compose-own: 2 trials" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = pd.read_csv(stack.outputs / "compose-own" / "results.csv")
+    assert set(table["state"]) == {names.STATE_COMPLETED}, table
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack.env["MLFLOW_ADMIN_PASSWORD"])
+    client = MlflowClient(tracking_uri=stack.uri)
+    exp = client.get_experiment_by_name("compose-own")
+    children = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get(names.TAG_ROLE) == names.ROLE_TRIAL]
+    assert len(children) == 2
+    for child in children:
+        assert child.data.params[names.MODEL] == "own_mlp:build"
+        assert child.data.params[names.REGULARIZED_LAYERS] in ("none", "hidden1,hidden2,head")
+        assert "sparsity/hidden1" in child.data.metrics

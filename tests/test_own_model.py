@@ -3,6 +3,8 @@ rebuilt from its config with the seeded weights kept, and the hook covers subcla
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -111,10 +113,20 @@ def test_the_hook_lets_a_subclassed_model_place_the_regularizers_itself():
     assert src.uses_hook()
     model, table = src.regularized(spec_maker(RegularizerSpec(names.L2, names.KERNEL, LAM)))
     assert list(table) == [model.hidden.name], "only the layer the function gave regularizers"
-    assert set(table[model.hidden.name]) == {"kernel", "bias", "activity"}
+    assert set(table[model.hidden.name]) == {"kernel"}, "this trial's placement"
     assert len(model.losses) == 1
     expected = LAM * float(np.sum(np.square(np.asarray(model.hidden.kernel))))
     assert float(model.losses[0]) == pytest.approx(expected, rel=1e-5)
+    from trainables.model_check import check_model
+    from trainables.user_data import make_dataset
+    from trainables.data import DataSpec
+
+    rng = np.random.default_rng(0)
+    data = make_dataset({"x_train": rng.normal(size=(50, 12)), "y_train": np.arange(50) % own_models.N_CLASSES},
+                        DataSpec(name="npz"), "arrays.npz")
+    report = check_model(src, data)  # the driver's check lists every place the function can fill
+    assert len(report.source.table) == 1 and set(next(iter(report.source.table.values()))) == {
+        "kernel", "bias", "activity"}
     reused = trial_model(src, RegularizerSpec(names.L2, names.KERNEL, LAM), "float32")  # the worker's path
     assert float(sum(float(v) for v in reused.losses)) == pytest.approx(
         LAM * float(np.sum(np.square(np.asarray(reused.hidden.kernel)))), rel=1e-5)
@@ -149,3 +161,57 @@ def test_the_reused_model_trains_a_user_model_like_a_fresh_one():
     plain(x), reused(x)
     assert float(sum(float(v) for v in reused.losses)) == pytest.approx(float(sum(float(v) for v in plain.losses)),
                                                                        rel=1e-5)
+
+
+def test_the_users_module_travels_to_a_clusters_workers_as_a_py_module(tmp_path, monkeypatch):
+    from sweep.cluster import worker_env
+    from sweep.compose import load_config
+    from sweep.runner import user_modules
+
+    (tmp_path / "single.py").write_text("def build():\n    pass\n")
+    (tmp_path / "pkg" / "models").mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "models" / "__init__.py").write_text("def build():\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    assert user_modules(load_config(["model=single:build"])) == [tmp_path / "single.py"]
+    assert user_modules(load_config(["model=pkg.models:build"])) == [tmp_path / "pkg"], "the top-level package"
+    assert user_modules(load_config([])) == [], "the seed CNN ships with regsweep"
+    assert worker_env([tmp_path / "pkg"])["py_modules"] == [str(tmp_path / "pkg")]
+    assert "py_modules" not in worker_env()
+
+
+def test_a_user_model_trial_resumes_from_its_checkpoint_and_the_driver_rebuilds_its_model(tmp_path):
+    """Retry from checkpoint and resume use the same path as the seed CNN: weights.npz plus the
+    model source in progress.json; the driver rebuilds the user's model with the trial's penalty."""
+    import shutil
+
+    from trainables.data import DataSpec
+    from trainables.settings import TrainSettings
+    from trainables.trainable import checkpoint_model, run_trial
+    from trainables.user_data import make_dataset
+
+    rng = np.random.default_rng(0)
+    data = make_dataset({"x_train": rng.normal(size=(300, 12)), "y_train": np.arange(300) % own_models.N_CLASSES},
+                        DataSpec(name="npz"), "arrays.npz")
+    src = source("mlp")
+    config = {names.REGULARIZER: names.L1, names.PLACEMENT: names.KERNEL, names.LAMBDA: 1e-3}
+    settings = TrainSettings(epochs=3, batch_size=32, collapse_after=0, threads=1)
+    kept: dict[int, Path] = {}
+
+    def keep(metrics, ckpt):
+        if ckpt:
+            epoch = int(metrics[names.EPOCH])
+            kept[epoch] = Path(shutil.copytree(ckpt, tmp_path / f"epoch{epoch}"))
+
+    straight = []
+    run_trial(config, data, settings, lambda m, c: (straight.append(m), keep(m, c)), source=src)
+    resumed = []
+    run_trial(config, data, settings, lambda m, c: resumed.append(m), restore_dir=str(kept[1]), source=src)
+    assert [m[names.EPOCH] for m in resumed] == [2, 3]
+    assert resumed[-1][names.FINISHED] == 1 and names.TEST_ACCURACY in resumed[-1]
+    assert {"sparsity/hidden1", "sparsity/hidden2", "sparsity/head"} <= set(straight[-1])
+    model = checkpoint_model(str(kept[3]))
+    assert [layer.name for layer in model.layers][1:] == ["hidden1", "drop", "hidden2", "head"]
+    assert model.get_layer("hidden1").kernel_regularizer.get_config()["l1"] == pytest.approx(1e-3)
+    x = data.x_test[:8]
+    assert np.allclose(model.predict(x, verbose=0).sum(axis=1), 1.0, atol=1e-5)

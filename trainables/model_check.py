@@ -16,9 +16,8 @@ from typing import Any
 from trainables.data import Dataset
 from trainables.errors import ConfigError, DataError
 from trainables.model import REGULARIZED_LAYERS
-from trainables.model_source import LayerTable, ModelSource, is_user_compiled, spec_maker
+from trainables.model_source import LayerTable, ModelSource, is_user_compiled, placeholder_maker
 from trainables.rebuild import ACTIVITY_ARG, BIAS_ARG, layer_args, walk_layers
-from trainables.regularizers import RegularizerSpec
 
 #: Examples the check evaluates the compiled model on.
 CHECK_EXAMPLES = 8
@@ -77,7 +76,7 @@ def check_model(source: ModelSource, data: Dataset, seed: int = 0) -> ModelRepor
                           "drop regularize.include/exclude, or choose the layers inside the function")
     fresh = source.fresh()
     _check_input(fresh, shape, source.target)
-    model, table = source.regularized(spec_maker(RegularizerSpec()), fresh=fresh)
+    model, table = source.regularized(placeholder_maker(), fresh=fresh)
     x, y = model_input(data, data.x_train[:CHECK_EXAMPLES]), data.y_train[:CHECK_EXAMPLES]
     _check_output(model, x, data.n_classes, source.target, is_user_compiled(fresh))
     try:

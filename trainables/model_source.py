@@ -68,6 +68,17 @@ def spec_maker(spec: RegularizerSpec) -> MakeByKind:
     return make
 
 
+def placeholder_maker() -> MakeByKind:
+    """A zero penalty for every kind: builds the model with every place a regularizer can go filled,
+    so the table lists them all (the hook's layers included) while training is unchanged."""
+    def make(layer: Optional[str], kind: str) -> Any:
+        import keras
+
+        return keras.regularizers.L1L2(l1=0.0, l2=0.0)
+
+    return make
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """The model of every trial of a sweep (see the module docstring)."""

@@ -50,21 +50,27 @@ def _unreachable(address: str, reason: str) -> UserError:
     )
 
 
-def connect(cluster: ClusterConfig, modules: Sequence[Path] = ()) -> bool:
+def connect(cluster: ClusterConfig, modules: Sequence[Path] = (), quiet: bool = False) -> bool:
     """Initialize Ray; return True when this call started it (and so should shut it down).
-    ``modules``: the user's code the workers of a cluster need (``worker_env``)."""
+    ``modules``: the user's code the workers of a cluster need (``worker_env``). ``quiet``: the
+    workers' output stays in Ray's session logs instead of the terminal, and Ray says only errors."""
     import ray
 
     if ray.is_initialized():
         return False
     if cluster.address:
         try:
-            ray.init(address=cluster.address, runtime_env=worker_env(modules), logging_level=logging.WARNING)
+            ray.init(address=cluster.address, runtime_env=worker_env(modules), log_to_driver=not quiet,
+                     logging_level=logging.ERROR if quiet else logging.WARNING)
         except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError from the GCS client
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _unreachable(cluster.address, reason) from None
     else:
-        ray.init(runtime_env=worker_env(), include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(runtime_env=worker_env(), include_dashboard=False, log_to_driver=not quiet,
+                 logging_level=logging.ERROR if quiet else logging.WARNING)
+    if quiet:  # Tune's own warnings (snapshot frequency, token auth) are for --verbose
+        for logger in ("ray", "ray.tune", "ray.train"):
+            logging.getLogger(logger).setLevel(logging.ERROR)
     return True
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Dict, List, Optional
 
 from trainables import names
-from trainables.choices import Placement, Precision, Regularizer, Scheduler
+from trainables.choices import Objective, Placement, Precision, Prior, Regularizer, Scheduler
 from trainables.data import DATASETS, DataSpec
 from trainables.errors import ConfigError
 from trainables.model_source import SEED_CNN
@@ -64,6 +64,16 @@ class SearchConfig:
     stated against it. Turn off only when the sweep must not spend a trial on it."""
     max_concurrent_trials: int = 0
     """At most this many trials at once; 0 = as many as the resources allow."""
+    objectives: List[Objective] = field(default_factory=lambda: [Objective.val_accuracy])
+    """What Optuna maximizes: [val_accuracy], or [val_accuracy, sparsity] for the accuracy/sparsity
+    Pareto front (multi-objective TPE; ASHA still stops trials on val_accuracy)."""
+    accuracy_tolerance: float = 0.01
+    """The compressible-model answer: the sparsest completed trial within this much validation
+    accuracy of the best (0.01 = 1 percentage point)."""
+    prior: Prior = Prior.none
+    """auto: the data profile's rule of thumb (L1, L2 or elastic net) gives the first points tried."""
+    grid: bool = False
+    """Train exactly the baseline and the starting points, with no Optuna proposals (preset=article)."""
 
 
 @dataclass
@@ -109,6 +119,15 @@ class TrackingConfig:
 
 
 @dataclass
+class ConsoleConfig:
+    """What the launcher prints while the sweep runs."""
+
+    verbose: bool = False
+    """false: one compact live view of the trials, then the summary; true (or --verbose): Ray's full
+    output, worker logs included."""
+
+
+@dataclass
 class RegularizeConfig:
     """Which layers of the model take the regularizer (names or class names, e.g. dense_1 or Dense)."""
 
@@ -137,6 +156,7 @@ class SweepConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     def validate(self) -> "SweepConfig":
         """Raise ``ConfigError`` on the first bad value; return self for chaining."""
@@ -244,6 +264,12 @@ def _validate_search(s: SearchConfig, t: TrainSettings) -> None:
              "use e.g. search.confirm_seeds=3, or 0 to skip confirmation")
     _require(s.confirm_top >= 1, "search.confirm_top", f"must be >= 1, got {s.confirm_top}",
              "use e.g. search.confirm_top=1 (turn confirmation off with search.confirm_seeds=0)")
+    _require(len(s.objectives) > 0 and len(set(s.objectives)) == len(s.objectives)
+             and Objective.val_accuracy in s.objectives, "search.objectives",
+             f"must list val_accuracy once, optionally with sparsity; got {[str(o) for o in s.objectives]}",
+             "use search.objectives=[val_accuracy] or search.objectives=[val_accuracy,sparsity]")
+    _require(0.0 <= s.accuracy_tolerance < 1.0, "search.accuracy_tolerance",
+             f"must be in [0, 1), got {s.accuracy_tolerance}", "use e.g. search.accuracy_tolerance=0.01 (1 point)")
     _require(s.max_concurrent_trials >= 0, "search.max_concurrent_trials",
              f"must be >= 0, got {s.max_concurrent_trials}", "use 0 for no limit")
     if t.precision == Precision.mixed_float16 and names.ACTIVITY in s.placements and penalized:

@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-h", "--help", action="store_true", help="show this help, the groups and the keys")
     p.add_argument("--cfg", action="store_true", help="print the composed config and exit")
     p.add_argument("--resume", action="store_true", help="same as resume=true (needs name=...)")
+    p.add_argument("--verbose", action="store_true", help="same as console.verbose=true: Ray's full output")
     p.add_argument("overrides", nargs="*", help="Hydra overrides: group=option or dotted.key=value")
     return p
 
@@ -60,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from sweep.compose import load_config
 
-        overrides = list(args.overrides) + (["resume=true"] if args.resume else [])
+        overrides = (list(args.overrides) + (["resume=true"] if args.resume else [])
+                     + (["console.verbose=true"] if args.verbose else []))
         cfg = load_config(overrides)
         if args.cfg:
             from omegaconf import OmegaConf

@@ -10,26 +10,18 @@ front marks the trials no other trial beats on both test accuracy and sparsity.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
+from sweep.pareto import pareto_front
 from trainables import names
+from trainables.pruning import PRUNE_THRESHOLDS
 
 VAL_VS_LAMBDA = "val_accuracy_vs_lambda.png"
 SPARSITY_VS_LAMBDA = "sparsity_vs_lambda.png"
 PARETO = "accuracy_vs_sparsity_pareto.png"
-
-
-def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """Rows not dominated on (x, y), both to be maximized, sorted by x."""
-    pts = df[[x, y]].apply(pd.to_numeric, errors="coerce").dropna()
-    keep = []
-    for i, (xi, yi) in pts.iterrows():
-        dominated = ((pts[x] >= xi) & (pts[y] >= yi) & ((pts[x] > xi) | (pts[y] > yi))).any()
-        if not dominated:
-            keep.append(i)
-    return df.loc[keep].sort_values(x)
+PRUNING = "pruning_curve.png"
 
 
 def _series_label(row: pd.Series) -> str:
@@ -100,6 +92,40 @@ def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def _pruning_plot(df: pd.DataFrame, trials: list[str], path: Path) -> Path:
+    """Test accuracy against the fraction of kernel weights removed (|w| below each threshold set to 0),
+    one line per trial: a penalty whose sparsity is real keeps its accuracy further to the right."""
+    fig = _figure()
+    ax = fig.subplots()
+    rows = df[df[names.COL_TRIAL].astype(str).isin(trials)]
+    for _, row in rows.iterrows():
+        xs = [row.get(names.pruning_metric(names.PRUNING_REMOVED, t)) for t in PRUNE_THRESHOLDS]
+        ys = [row.get(names.pruning_metric(names.PRUNING_ACCURACY, t)) for t in PRUNE_THRESHOLDS]
+        points = [(float(x), float(y)) for x, y in zip(xs, ys) if x is not None and y is not None
+                  and not pd.isna(x) and not pd.isna(y)]
+        if not points:
+            continue
+        (line,) = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=_trial_label(row))
+        for (x, y), t in zip(points, PRUNE_THRESHOLDS):
+            ax.annotate(f"{t:g}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                        color=line.get_color())
+    ax.set_xlabel("fraction of kernel weights removed (|w| < threshold, thresholds annotated)")
+    ax.set_ylabel("test accuracy after removal")
+    ax.set_title("Is the sparsity real? Pruning the best and the Pareto-optimal trials")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _trial_label(row: pd.Series) -> str:
+    if row[names.REGULARIZER] == names.NONE:
+        return f"none ({str(row[names.COL_TRIAL])[:8]})"
+    lam = row.get(names.LAMBDA)
+    return f"{row[names.REGULARIZER]} / {row[names.PLACEMENT]}, λ={float(lam):.3g} ({str(row[names.COL_TRIAL])[:8]})"
+
+
 def _figure() -> Any:
     """A figure outside pyplot: no global backend switch (which imports IPython when anything has
     started to, and so raced the MLflow writer thread's imports) and nothing left open."""
@@ -108,11 +134,15 @@ def _figure() -> Any:
     return Figure(figsize=(8, 5))
 
 
-def write_plots(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Write the three summary plots into ``out_dir`` and return their paths."""
+def write_plots(df: pd.DataFrame, out_dir: Path, pruned_trials: Sequence[str] = ()) -> list[Path]:
+    """Write the summary plots into ``out_dir`` and return their paths; the pruning curve is drawn for
+    ``pruned_trials`` (the best and the Pareto-optimal ones) when there are any."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [
+    paths = [
         _lambda_plot(df, names.VAL_ACCURACY, "Validation accuracy vs lambda", out_dir / VAL_VS_LAMBDA),
         _lambda_plot(df, names.SPARSITY, "Weight sparsity vs lambda", out_dir / SPARSITY_VS_LAMBDA),
         _pareto_plot(df, out_dir / PARETO),
     ]
+    if pruned_trials:
+        paths.append(_pruning_plot(df, list(pruned_trials), out_dir / PRUNING))
+    return paths

@@ -24,6 +24,13 @@ from sweep.trial_runs import TrackingInfo, TrialRunWriter
 from sweep.tune_logger import TrialRunLogger, register, unregister
 from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
 from trainables import names
+from sweep.article import comparison as compare_with_article
+from sweep.console import ConsoleView, close_board, describe, go_quiet, open_board
+from sweep.data_profile import DataProfile, prior_points, profile_inputs, rule_outcome
+from sweep.pareto import ParetoAnswer, pareto_answer, write_front
+from sweep.pareto import render as render_pareto
+from sweep.space import start_points
+from trainables.choices import Prior
 from trainables.data import Dataset, load_dataset
 from trainables.model_check import ModelReport, check_model
 from trainables.model_source import SEED_CNN, ModelSource
@@ -34,6 +41,8 @@ from trainables.errors import ConfigError, SummaryNotLogged
 RESULTS_CSV = "results.csv"
 BEST_CONFIG = "best_config.json"
 SPACE_FILE = "search_space.json"
+#: Under <output_dir>/<name>: the driver's TensorFlow start-up lines in the compact console mode.
+LOG_DIR = "logs"
 #: MLflow records the driver could not deliver before it stopped; a resume sends them first.
 PENDING_FILE = ".mlflow-pending.pkl"
 #: Figures of the best trial written to best_config.json and logged on the parent run as best_<name>.
@@ -54,6 +63,7 @@ class SweepOutcome:
     verdict: Optional[Verdict] = None
     stats: Optional[pd.DataFrame] = None
     """One row per config: seeds, mean and sd of validation and test accuracy."""
+    pareto: Optional[ParetoAnswer] = None
 
 
 def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcome:
@@ -77,15 +87,20 @@ def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcom
         _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
              + f", {data.n_classes} classes" + (f", examples of shape {tuple(data.x_train.shape[1:])}"
                                                  if not data.pixels else ""))
+        if not cfg.console.verbose:
+            go_quiet(str(out_dir / LOG_DIR))
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # the summary says how to look
         model = check_model(model_source(cfg, data), data, cfg.train.seed)
         _say(model.line())
+        profile = profile_inputs(data.x_train, cfg.data.seed)
+        _say(profile.line() + (" (search.prior=auto: tried first)" if cfg.search.prior == Prior.auto else ""))
         for key, value in {**DRIVER_MLFLOW_ENV, **tuner.DRIVER_TUNE_ENV}.items():  # MLflow: one retry policy
             os.environ.setdefault(key, value)
         uri = cfg.tracking.uri or tracking.local_store_uri(Path.cwd())
         timeline = open_timeline(name, launched)
         timeline.mark(DATA_READY, data_ready)
         try:
-            return _run(cfg, name, out_dir, space, uri, data, model, timeline)
+            return _run(cfg, name, out_dir, space, uri, data, model, profile, timeline)
         finally:
             close_timeline(timeline)
 
@@ -119,11 +134,11 @@ def model_source(cfg: SweepConfig, data: Dataset) -> ModelSource:
 
 
 def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str,
-         data: Dataset, model: ModelReport, timeline: Timeline) -> SweepOutcome:
+         data: Dataset, model: ModelReport, profile: DataProfile, timeline: Timeline) -> SweepOutcome:
     source = model.source
     with ThreadPoolExecutor(1, thread_name_prefix="regsweep-mlflow-prepare") as pool:
         preparing = pool.submit(tracking.prepare_store, uri)  # overlaps Ray's start-up
-        started = cluster.connect(cfg.cluster, user_modules(cfg))
+        started = cluster.connect(cfg.cluster, user_modules(cfg), quiet=not cfg.console.verbose)
         timeline.mark(RAY_READY)
     info: Optional[TrackingInfo] = None
     writer: Optional[TrialRunWriter] = None
@@ -136,13 +151,15 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
              f"per trial {cfg.cluster.cpus_per_trial:g} CPU, {gpus:g} GPU")
         cluster.check_trial_fits(res["node_list"], cfg.cluster.cpus_per_trial, gpus)
         with tracking.store_lock(uri):  # last step before trials: nothing half-logged
-            info = tracking.open_parent_run(uri, cfg, name, data, model_params(model))
+            info = tracking.open_parent_run(uri, cfg, name, data, {**model_params(model), **profile.params()})
         _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         timeline.mark(MLFLOW_READY)
         writer = TrialRunWriter(info, example=model_input(data, data.x_val[:1]), fresh=not cfg.resume).start()
         if writer.restore_saved(out_dir / PENDING_FILE):
             _say(f"mlflow: sending {len(writer.pending())} record(s) an earlier run could not deliver")
         callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg), source)), TimingRecorder(name)]
+        if not cfg.console.verbose:
+            callbacks.append(ConsoleView(name))
         trainable = tuner.make_trainable(cfg, data, gpus, source)
         if cfg.resume:
             _say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
@@ -153,11 +170,19 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             _say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs (the baseline "
                  f"included), scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
             concurrency = tuner.concurrent_trials(cfg, res["cpus"], res["gpus"], gpus)
-            tune_run = tuner.build_tuner(cfg, name, trainable, callbacks, concurrency)
-        grids.append((names.PHASE_SEARCH, tune_run.fit()))
-        confirm = confirm_configs(cfg, summary.records_from_results(grids[0][1], names.PHASE_SEARCH, cfg.train.seed))
-        if confirm:
-            grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm, callbacks)))
+            prior = prior_points(profile, [str(p) for p in cfg.search.placements]) if cfg.search.prior == Prior.auto else None
+            tune_run = tuner.build_tuner(cfg, name, trainable, callbacks, concurrency, prior)
+        board = open_board(name, grid_size(cfg), cfg.train.epochs) if not cfg.console.verbose else None
+        try:
+            grids.append((names.PHASE_SEARCH, tune_run.fit()))
+            confirm = confirm_configs(cfg, summary.records_from_results(grids[0][1], names.PHASE_SEARCH,
+                                                                        cfg.train.seed))
+            if confirm:
+                if board is not None:
+                    board.add(len(confirm))
+                grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm, callbacks)))
+        finally:
+            close_board(name)
     except BaseException:
         if writer is not None:
             writer.stop(5.0, keep_in=out_dir / PENDING_FILE, limit_s=5.0)  # resume=true sends what is left
@@ -170,12 +195,15 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         cluster.disconnect(started)
     assert info is not None and writer is not None
     records = [rec for phase, grid in grids for rec in summary.records_from_results(grid, phase, cfg.train.seed)]
-    outcome = _summarize(cfg, name, out_dir, data, records, model)
+    outcome = _summarize(cfg, name, out_dir, data, records, model, profile)
     timeline.mark(SUMMARY_WRITTEN)
     _log_summary(cfg, info, writer, outcome, out_dir)
     timeline.mark(FINISHED)
     timeline.write(out_dir)
     _say(f"time: {timeline.line()} (outputs/{name}/timings.json)")
+    if not cfg.console.verbose:
+        _say(f"logs: the workers' output is in Ray's session logs (/tmp/ray/session_latest/logs on each node), "
+             f"the launcher's TensorFlow start-up in outputs/{name}/{LOG_DIR}/; --verbose shows Ray's full output")
     _say(f"mlflow: {len(outcome.table)} child runs under parent run {info.parent_run_id}; "
          + ("open the UI with: mlflow ui   (in this directory)" if not cfg.tracking.uri else f"see {uri}"))
     return outcome
@@ -200,6 +228,8 @@ def _log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, o
             if lost:
                 _say(f"mlflow: removed {lost} child run(s) of trials the killed launcher had started before Ray "
                      f"saved them (Ray trained them again under new ids; MLflow's deleted view keeps them)")
+        if outcome.pareto is not None:
+            tracking.tag_child_runs(info, {str(t): "true" for t in outcome.pareto.trials}, names.TAG_PARETO, "false")
         tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics,
                                    verdict=outcome.verdict.headline if outcome.verdict else None)
     except SummaryNotLogged:
@@ -257,8 +287,15 @@ def _confirm(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str
     return tuner.build_confirm_tuner(cfg, name, trainable, configs, callbacks).fit()
 
 
+def grid_size(cfg: SweepConfig) -> int:
+    """How many search trials the sweep runs (a grid runs its points, a search num_samples)."""
+    if cfg.search.grid:
+        return len(start_points(cfg.search)) + int(cfg.search.baseline)
+    return cfg.search.num_samples
+
+
 def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
-               records: list[summary.TrialRecord], model: ModelReport) -> SweepOutcome:
+               records: list[summary.TrialRecord], model: ModelReport, profile: DataProfile) -> SweepOutcome:
     table = summary.trials_table(records)
     stats = ranking.config_stats(table)
     sizes = data.sizes()
@@ -283,9 +320,24 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
                    "edge_note": note}
         (out_dir / BEST_CONFIG).write_text(json.dumps(payload, indent=2))
         files.append(out_dir / BEST_CONFIG)
-    (out_dir / VERDICT_FILE).write_text(verdict.markdown(name))
+    answer = pareto_answer(table, cfg.search.accuracy_tolerance)
+    penalized_best = best_penalized[names.REGULARIZER] if best_penalized is not None else None
+    helped = rec_row is not None and rec_row[names.REGULARIZER] != names.NONE
+    sections = {
+        "Accuracy and sparsity": render_pareto(answer, _describe_row),
+        "The article's rule of thumb": f"{profile.line()}.\n{rule_outcome(profile, penalized_best, helped)}",
+    }
+    article = compare_with_article(table, data.name)
+    if article:
+        sections["Beside the article"] = article
+    (out_dir / VERDICT_FILE).write_text(verdict.markdown(name, sections))
     files.append(out_dir / VERDICT_FILE)
-    files.extend(write_plots(table, out_dir))
+    if not answer.front.empty:
+        files.append(write_front(answer, out_dir))
+    top = summary.best_trial(table[table[names.COL_STATE] == names.STATE_COMPLETED]) if not table.empty else None
+    pruned = list(dict.fromkeys(([str(top[names.COL_TRIAL])] if top is not None else []) + answer.trials
+                                + ([str(answer.compressible[names.COL_TRIAL])] if answer.compressible is not None else [])))
+    files.extend(write_plots(table, out_dir, pruned))
     print()
     print(f"=== sweep {name}: {len(table)} trials "
           f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}), "
@@ -299,12 +351,22 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
               f"({names.OBJECTIVE} {best_metrics[names.OBJECTIVE]:.4f}, {extra['n_seeds']} seed(s))")
     else:
         print("\nno trial produced a usable result")
+    print(f"\n{sections['Accuracy and sparsity']}")
+    print(f"\n{rule_outcome(profile, penalized_best, helped)}")
+    if article:
+        print(f"\n{article}")
     print(f"\nverdict: {verdict.text()}")
     if note:
         print(f"WARNING: {note}")
     print(f"results: {out_dir}/ ({', '.join(p.name for p in files)})")
     return SweepOutcome(name=name, table=table, best=best, edge_note=note, output_dir=out_dir, files=files,
-                        best_metrics=best_metrics, verdict=verdict, stats=stats)
+                        best_metrics=best_metrics, verdict=verdict, stats=stats, pareto=answer)
+
+
+def _describe_row(row: pd.Series) -> str:
+    config = {k: row.get(k) for k in (*names.SEARCH_PARAMS, names.SEED)
+              if row.get(k) is not None and not (isinstance(row.get(k), float) and pd.isna(row.get(k)))}
+    return f"{str(row[names.COL_TRIAL])[:8]} {describe(config)}"
 
 
 def _nan_none(value: Any) -> Optional[float]:

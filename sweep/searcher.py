@@ -9,6 +9,8 @@ never trains a twin.
 - **End states.** Stock OptunaSearch reports an ASHA-stopped trial as COMPLETE with its truncated
   value, which biases TPE toward configs that merely learn fast. Here such a trial is told as PRUNED,
   a diverged or collapsed trial as COMPLETE with the worst possible value, an errored one as FAIL.
+  In a multi-objective study (``search.objectives=[val_accuracy, sparsity]``) the same holds: a
+  stopped trial is PRUNED with no values, which multi-objective TPE ranks below every completed one.
 - **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
   would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
   is invented) and replaced by a fresh proposal, a bounded number of times.
@@ -78,6 +80,12 @@ class PruneAwareOptunaSearch(OptunaSearch):
             config = super().suggest(trial_id)
         return config
 
+    def _worst(self) -> Any:
+        """The worst value per objective (a list for a multi-objective study)."""
+        if isinstance(self._mode, list):
+            return [WORST_VALUE[mode] for mode in self._mode]
+        return WORST_VALUE[self._mode]
+
     def _twin_of(self, ot_trial: Any) -> Any:
         """An earlier trial with the same params that ran or runs (failed and dropped ones don't count).
         Looked up in an index by params, not by a scan of the study: a scan per suggestion makes a
@@ -138,7 +146,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
         if state == names.STATE_STOPPED:
             self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         elif state in names.FAILED_CONFIG_STATES:
-            self._ot_study.tell(ot_trial, WORST_VALUE[self._mode], state=TrialState.COMPLETE)
+            self._ot_study.tell(ot_trial, self._worst(), state=TrialState.COMPLETE)
         else:
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             index = self._params_index()

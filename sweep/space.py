@@ -9,7 +9,7 @@ separately instead of mixing them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from sweep.config import SearchConfig
 from trainables import names
@@ -29,10 +29,13 @@ ARTICLE_POINTS: tuple[dict[str, Any], ...] = (
 )
 
 
-def start_points(search: SearchConfig) -> list[dict[str, Any]]:
-    """The penalized configs Optuna tries first: the user's points, then (with
-    ``search.article_points``) the article's runs that lie inside the space, each once."""
-    points = [dict(p) for p in search.points_to_evaluate if p.get(names.REGULARIZER, names.NONE) != names.NONE]
+def start_points(search: SearchConfig, prior: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """The penalized configs Optuna tries first: the data profile's suggestion (``search.prior=auto``;
+    those inside the space), the user's points, then (with ``search.article_points``) the article's
+    runs that lie inside the space, each once."""
+    points = [dict(p) for p in prior or [] if _inside(p, search)]
+    points += [dict(p) for p in search.points_to_evaluate
+               if p.get(names.REGULARIZER, names.NONE) != names.NONE and dict(p) not in points]
     if search.article_points:
         points += [dict(p) for p in ARTICLE_POINTS if _inside(p, search) and dict(p) not in points]
     return points

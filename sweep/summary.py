@@ -17,13 +17,17 @@ import pandas as pd
 from sweep.config import SearchConfig
 from sweep.states import end_state
 from trainables import names
+from trainables.pruning import PRUNE_THRESHOLDS
 
 #: Summary columns, in display order.
 COLUMNS = (
     names.COL_TRIAL, names.COL_PHASE, names.COL_STATE, names.REGULARIZER, names.PLACEMENT, names.LAMBDA,
     names.L1_RATIO, names.SEED, names.COL_EPOCHS, names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
-    names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID,
+    names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID, names.PRUNED_FRACTION,
+    *(names.pruning_metric(kind, t) for t in PRUNE_THRESHOLDS for kind in (names.PRUNING_ACCURACY, names.PRUNING_REMOVED)),
 )
+#: Columns of the CSV only (the terminal table leaves them out).
+CSV_ONLY = tuple(c for c in COLUMNS if c.startswith(names.PRUNING_PREFIX) or c == names.PRUNED_FRACTION)
 #: Fraction of the log-λ range at either end that counts as "at the edge".
 EDGE_FRACTION = 0.1
 _STATE_RANK = {names.STATE_COMPLETED: 0, names.STATE_STOPPED: 1, names.STATE_COLLAPSED: 2,
@@ -82,6 +86,7 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
             names.ACTIVATION_SPARSITY: m.get(names.ACTIVATION_SPARSITY),
             names.COL_NODE_IP: m.get(names.COL_NODE_IP),
             names.NODE_ID: m.get(names.NODE_ID),
+            **{col: m.get(col) for col in (names.TEST_ACCURACY_PRUNED, *CSV_ONLY)},
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     if df.empty:
@@ -128,10 +133,10 @@ def render_table(df: pd.DataFrame) -> str:
     """A fixed-width text table for the terminal."""
     if df.empty:
         return "(no trials)"
-    shown = df.copy()
+    shown = df.drop(columns=[c for c in CSV_ONLY if c in df.columns])
     formats: dict[str, Any] = {
         **{col: "{:.4f}" for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
-                                     names.ACTIVATION_SPARSITY)},
+                                     names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY)},
         names.LAMBDA: "{:.3g}", names.L1_RATIO: "{:.2f}", names.PLACEMENT: "{}", names.COL_NODE_IP: "{}",
         names.SEED: lambda v: str(int(v)),
         names.NODE_ID: lambda v: str(v)[:8],  # enough to tell nodes apart; the CSV has it whole

@@ -195,6 +195,20 @@ def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[
     call(lambda: client.set_terminated(info.parent_run_id, status=status), "ending the parent run")
 
 
+def tag_child_runs(info: TrackingInfo, values: Mapping[str, str], tag: str, default: str) -> None:
+    """Set ``tag`` on the sweep's child runs: ``values[trial id]``, or ``default`` for the others."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=info.uri)
+    runs = call_with_retry(lambda: client.search_runs(
+        [info.experiment_id], filter_string=f"tags.`{names.TAG_PARENT_RUN}` = '{info.parent_run_id}'",
+        max_results=5000), "listing the child runs", info.max_outage_s)
+    for run in runs:
+        value = values.get(str(run.data.tags.get(names.TAG_TRIAL_ID)), default)
+        call_with_retry(lambda r=run, v=value: client.set_tag(r.info.run_id, tag, v), f"tagging {tag}",
+                        info.max_outage_s)
+
+
 def end_parent_quietly(info: TrackingInfo, status: str) -> None:
     """End the parent run with ``status`` if the store answers at once (it may be what failed);
     otherwise it stays open, and resume=true reopens it either way."""

@@ -22,6 +22,8 @@ one thread (``TrialRunWriter``) delivers them through the one retry policy of ``
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import threading
 import time
@@ -409,7 +411,8 @@ class TrialRunWriter:
         previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(self.info.uri)
         try:
-            with mlflow.start_run(run_id=run_id):
+            # MLflow checks the input example by predicting on it, and Keras draws a progress bar
+            with mlflow.start_run(run_id=run_id), contextlib.redirect_stdout(io.StringIO()):
                 # Same call as mlflow.keras.log_model, through a flavor that creates the model directory
                 # first: mlflow 3.17's keras save_model writes the input example before creating it.
                 Model.log(artifact_path=None, name=names.MODEL_NAME, flavor=_KerasFlavor, model=model,

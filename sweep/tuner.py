@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sweep.config import SweepConfig
-from sweep.searcher import PruneAwareOptunaSearch, is_baseline
+from sweep.searcher import BASELINE_CONFIG, PruneAwareOptunaSearch, is_baseline
 from sweep.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
 from trainables.data import Dataset
@@ -73,17 +73,22 @@ def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float, sourc
 
 
 def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any] | None = None,
-                concurrency: int = 0) -> Any:
-    """A fresh Tuner for sweep ``name``: the baseline first, then Optuna's proposals."""
+                concurrency: int = 0, prior: Optional[list[dict[str, Any]]] = None) -> Any:
+    """A fresh Tuner for sweep ``name``: the baseline first, then Optuna's proposals (or, with
+    ``search.grid``, the starting points and nothing else)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    points = start_points(cfg.search, prior)
+    if cfg.search.grid:
+        configs = ([dict(BASELINE_CONFIG)] if cfg.search.baseline else []) + points
+        return build_grid_tuner(cfg, name, trainable, configs, callbacks, name)
     space = RegularizationSpace(cfg.search)
-    points = start_points(cfg.search)
+    objectives = [str(o) for o in cfg.search.objectives]
     searcher = PruneAwareOptunaSearch(
         space=space,
-        metric=names.OBJECTIVE,
-        mode=names.OBJECTIVE_MODE,
+        metric=objectives if len(objectives) > 1 else names.OBJECTIVE,
+        mode=[names.OBJECTIVE_MODE] * len(objectives) if len(objectives) > 1 else names.OBJECTIVE_MODE,
         sampler=make_sampler(cfg.search.seed, cfg.search.startup_trials),
         points_to_evaluate=points or None,
         study_name=name,
@@ -135,6 +140,12 @@ def confirm_name(name: str) -> str:
 def build_confirm_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]],
                         callbacks: list[Any] | None = None) -> Any:
     """A Tuner that trains each of ``configs`` (params plus a ``seed``) once, to the full budget."""
+    return build_grid_tuner(cfg, name, trainable, configs, callbacks, confirm_name(name))
+
+
+def build_grid_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]],
+                     callbacks: list[Any] | None, experiment: str) -> Any:
+    """A Tuner that trains each of ``configs`` once, in order, to the full budget (no search)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
@@ -153,7 +164,7 @@ def build_confirm_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: li
             max_concurrent_trials=cfg.search.max_concurrent_trials or None,
             reuse_actors=True,
         ),
-        run_config=_run_config(cfg, confirm_name(name), callbacks),
+        run_config=_run_config(cfg, experiment, callbacks),
     )
 
 
@@ -187,5 +198,5 @@ def _run_config(cfg: SweepConfig, name: str, callbacks: list[Any] | None = None)
         storage_path=resolve_storage_path(cfg),
         failure_config=tune.FailureConfig(max_failures=cfg.cluster.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        verbose=1,  # Ray's periodic status table; our own summary follows at the end
+        verbose=1 if cfg.console.verbose else 0,  # Ray's status tables only with --verbose (sweep.console)
     )

@@ -11,7 +11,7 @@ some λ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import pandas as pd
 
@@ -42,11 +42,13 @@ class Verdict:
         """The verdict as printed: the headline, then one line per caveat."""
         return "\n".join([self.headline, *(f"  caveat: {c}" for c in self.caveats)])
 
-    def markdown(self, sweep: str) -> str:
-        """The verdict as ``verdict.md``."""
+    def markdown(self, sweep: str, sections: Optional[Mapping[str, str]] = None) -> str:
+        """The verdict as ``verdict.md``, with ``sections`` (title -> text) after it."""
         body = [f"# Verdict of sweep {sweep}", "", self.headline, ""]
         if self.caveats:
             body += ["Caveats:", "", *(f"- {c}" for c in self.caveats), ""]
+        for title, text in (sections or {}).items():
+            body += [f"## {title}", "", "```", text, "```", ""]
         return "\n".join(body)
 
 

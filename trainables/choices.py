@@ -40,3 +40,17 @@ class Scheduler(StrEnum):
 
     asha = "asha"
     fifo = "fifo"
+
+
+class Objective(StrEnum):
+    """What the search maximizes: validation accuracy, and optionally weight sparsity too."""
+
+    val_accuracy = names.VAL_ACCURACY
+    sparsity = names.SPARSITY
+
+
+class Prior(StrEnum):
+    """Whether the data profile's rule of thumb seeds the search's first points."""
+
+    none = "none"
+    auto = "auto"

@@ -38,6 +38,19 @@ VAL_LOSS = "val_loss"
 VAL_ACCURACY = "val_accuracy"
 EPOCH_METRICS = (LOSS, ACCURACY, VAL_LOSS, VAL_ACCURACY)
 
+# --- is the sparsity real? (trainables.pruning; at the end of a completed trial) ---
+TEST_ACCURACY_PRUNED = "test_accuracy_pruned"
+PRUNED_FRACTION = "pruned_fraction"
+PRUNING_PREFIX = "pruning/"
+PRUNING_ACCURACY = "test_accuracy"
+PRUNING_REMOVED = "removed"
+
+
+def pruning_metric(kind: str, threshold: float) -> str:
+    """A point of the pruning curve, e.g. ``pruning/test_accuracy_at_0.01``."""
+    return f"{PRUNING_PREFIX}{kind}_at_{threshold:g}"
+
+
 # --- weight and activation figures ---
 SPARSITY = "sparsity"
 SPARSITY_LAYER_PREFIX = "sparsity/"
@@ -95,7 +108,8 @@ PHASE_CONFIRM = "confirm"
 
 #: Every metric a trial logs to its MLflow child run each epoch (besides per-layer sparsity).
 TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM, ACTIVATION_SPARSITY,
-                 TIME_FIT_S, FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY)
+                 TIME_FIT_S, FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED,
+                 PRUNED_FRACTION)
 #: Logged only at the last epoch.
 LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY)
 
@@ -107,7 +121,7 @@ def layer_sparsity_metric(layer: str) -> str:
 
 def is_trial_metric(key: str) -> bool:
     """True for the keys of a Tune result that the trial also logs to MLflow."""
-    return key in TRIAL_METRICS or key.startswith(SPARSITY_LAYER_PREFIX)
+    return key in TRIAL_METRICS or key.startswith(SPARSITY_LAYER_PREFIX) or key.startswith(PRUNING_PREFIX)
 
 # --- MLflow tags and artifact names ---
 TAG_SWEEP = "regsweep.sweep"
@@ -122,6 +136,8 @@ TAG_COMMAND = "regsweep.command"
 #: On the parent run: the recommended config (JSON) and the verdict's headline.
 TAG_BEST_CONFIG = "regsweep.best_config"
 TAG_VERDICT = "regsweep.verdict"
+#: On every completed child run: "true" when it is on the accuracy/sparsity Pareto front, else "false".
+TAG_PARETO = "regsweep.pareto"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_PARENT_RUN = "mlflow.parentRunId"
 #: Tells the MLflow UI to open the experiment on its training-runs view, not the GenAI overview.

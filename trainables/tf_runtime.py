@@ -7,9 +7,10 @@ oversubscribe the cores Ray gave them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 _prepared = False
 
@@ -23,16 +24,29 @@ def import_tensorflow_quietly() -> Any:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with stderr_to_log():
+        import tensorflow as tf
+    return tf
+
+
+#: Set by the launcher's compact console: the file the driver's TensorFlow start-up lines go to.
+QUIET_ENV = "REGSWEEP_QUIET_STDERR_TO"
+
+
+@contextlib.contextmanager
+def stderr_to_log() -> Iterator[None]:
+    """File descriptor 2 into ``$REGSWEEP_QUIET_STDERR_TO`` (or nowhere) for the block: TensorFlow's
+    C++ lines (CUDA probing, cuInit failures on a CPU machine) bypass Python's logging."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            import tensorflow as tf
+        with open(os.environ.get(QUIET_ENV) or os.devnull, "a") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
     finally:
+        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-    return tf
 
 
 def prepare_tensorflow(threads: int | None = None) -> Any:
@@ -65,9 +79,10 @@ def driver_tensorflow() -> Any:
     import keras
 
     try:
-        tf.config.set_visible_devices([], "GPU")
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        with stderr_to_log():  # the device probe prints cuInit's failure where there is no GPU
+            tf.config.set_visible_devices([], "GPU")
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # already initialized in this process
         pass
     tf.get_logger().setLevel("ERROR")

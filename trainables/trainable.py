@@ -24,6 +24,7 @@ from trainables import names
 from trainables.collapse import chance_ceiling, is_collapsed
 from trainables.data import Dataset
 from trainables.model_source import ModelSource
+from trainables.pruning import pruning_metrics
 from trainables.rebuild import applied_layers
 from trainables.regularizers import RegularizerSpec
 from trainables.reusable import LEGACY_MODEL_FILE, load_variables, save_variables, trial_model
@@ -146,11 +147,13 @@ def run_trial(
         metrics[names.COLLAPSED] = float(collapsed)
         metrics[names.FINISHED] = float(is_last or diverged or collapsed)
         if is_last and not diverged and not collapsed:
-            test_loss, test_acc = model.evaluate(
-                _pipeline(tf, data.x_test, data.y_test, settings, shuffle=False, pixels=data.pixels), verbose=0
-            )
-            metrics[names.TEST_LOSS] = float(test_loss)
-            metrics[names.TEST_ACCURACY] = float(test_acc)
+            test_ds = _pipeline(tf, data.x_test, data.y_test, settings, shuffle=False, pixels=data.pixels)
+            test = model.evaluate(test_ds, verbose=0, return_dict=True)
+            metrics[names.TEST_LOSS] = float(test["loss"])
+            metrics[names.TEST_ACCURACY] = float(test[names.ACCURACY])
+            metrics.update(pruning_metrics(
+                model, lambda: model.evaluate(test_ds, verbose=0, return_dict=True)[names.ACCURACY],
+                settings.sparsity_threshold))
         write_ckpt = not diverged and (is_last or collapsed or epoch % settings.checkpoint_every == 0)
         _report_with_checkpoint(model, metrics, report, write_ckpt, shape)
         last = metrics

@@ -100,7 +100,7 @@ class Board:
 
     def line(self, row: Row) -> str:
         acc = "-" if row.val_accuracy is None else f"{row.val_accuracy:.4f}"
-        return (f"regsweep: trial {self.done}/{self.total} {row.trial[:8]} {row.config}: {row.state}, "
+        return (f"regsweep: trial {self.done}/{self.total} {row.trial} {row.config}: {row.state}, "
                 f"epoch {row.epoch}/{self.epochs}, val_accuracy {acc}")
 
     def render(self) -> Any:
@@ -118,7 +118,7 @@ class Board:
         shown = running + finished[-max(0, MAX_ROWS - len(running)):]
         for r in shown:
             style = {"running": "cyan", names.STATE_COMPLETED: "green"}.get(r.state, "yellow")
-            table.add_row(r.trial[:8], r.config, Text(r.state, style=style), f"{r.epoch}/{self.epochs}",
+            table.add_row(r.trial, r.config, Text(r.state, style=style), f"{r.epoch}/{self.epochs}",
                           "-" if r.val_accuracy is None else f"{r.val_accuracy:.4f}")
         hidden = len(rows) - len(shown)
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)

@@ -161,3 +161,29 @@ def test_windowed_tpe_is_optunas_tpe_below_the_window_and_models_a_bounded_set_a
     best_older = sorted((t for t in small.trials[:32]), key=lambda t: -t.value)[:3]
     assert {t.number for t in seen[:3]} == {t.number for t in best_older}, "and the best of the others"
     assert max(t.value for t in small.trials[20:]) > -0.05, "it still finds the optimum"
+
+
+def test_a_multi_objective_searcher_tells_both_objectives_and_the_same_end_states():
+    """search.objectives=[val_accuracy, sparsity]: Optuna's study has two directions, a completed trial
+    gives both values, a stopped one is pruned (no values), a diverged one the worst of both."""
+    from optuna.trial import TrialState
+
+    space = RegularizationSpace(SearchConfig())
+    s = PruneAwareOptunaSearch(space=space, metric=[names.VAL_ACCURACY, names.SPARSITY], mode=["max", "max"],
+                               sampler=make_sampler(0), study_name="mo", with_baseline=False, searchable=True)
+    for i in range(12):
+        assert s.suggest(f"t{i}")[names.REGULARIZER] in (names.L1, names.L2, names.ELASTIC_NET)
+        s.on_trial_result(f"t{i}", {names.VAL_ACCURACY: 0.5, names.SPARSITY: 0.1, "training_iteration": 1})
+    for i in range(10):  # the TPE model takes over after the start-up trials
+        s.on_trial_complete(f"t{i}", {names.VAL_ACCURACY: 0.5 + i / 100, names.SPARSITY: 0.5 - i / 100,
+                                      names.FINISHED: 1.0})
+    s.on_trial_complete("t10", {names.VAL_ACCURACY: 0.3, names.SPARSITY: 0.9, names.FINISHED: 0.0})
+    s.on_trial_complete("t11", {names.VAL_ACCURACY: 0.1, names.SPARSITY: 0.0, names.FINISHED: 1.0,
+                                names.DIVERGED: 1.0})
+    assert len(s._ot_study.directions) == 2
+    trials = {t.number: t for t in s._ot_study.get_trials()}
+    assert trials[3].values == pytest.approx([0.53, 0.47])
+    assert trials[10].state == TrialState.PRUNED and trials[10].values is None
+    assert trials[11].values == [0.0, 0.0]
+    assert len(s._ot_study.best_trials) == 10, "every completed trial trades accuracy for sparsity"
+    assert s.suggest("t12")[names.REGULARIZER] in (names.L1, names.L2, names.ELASTIC_NET), "TPE proposes on"

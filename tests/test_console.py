@@ -1,0 +1,78 @@
+"""The compact console, on a real multi-objective sweep through ``python -m sweep.launch``: short,
+no TensorFlow/CUDA lines, no links to a server that is gone, every trial's end state shown; and the
+Pareto answer in MLflow (the tag on the front's child runs, the pruned accuracy, the front's table)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from tests.cli import launch
+from trainables import names
+
+N_TRIALS = 3
+NOISE = re.compile(r"^[IWEF]\d{4} |cuda|oneDNN|cpu_feature_guard|absl|Configuration for experiment|Trial status|"
+                   r"Checkpoint successfully|View run|View experiment|━", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    root = tmp_path_factory.mktemp("console")
+    proc = launch(root, "data=digits", f"search.num_samples={N_TRIALS}", "train.epochs=2", "train.batch_size=64",
+                  "scheduler=fifo", "search.confirm_seeds=0", "train.collapse_after=0",
+                  "search.objectives=[val_accuracy,sparsity]", "name=compact")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return root, proc
+
+
+def test_the_default_console_is_short_and_free_of_framework_noise(swept):
+    _, proc = swept
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) <= 50, "\n".join(lines)
+    noisy = [line for line in lines if NOISE.search(line)]
+    assert not noisy, noisy
+    assert not any("http://" in line or "https://" in line for line in lines), "no server runs after the sweep"
+    assert any("open the UI with: mlflow ui" in line for line in lines)
+
+
+def test_every_trial_shows_its_end_state(swept):
+    _, proc = swept
+    ends = [line for line in proc.stdout.splitlines() if re.match(rf"regsweep: trial \d/{N_TRIALS} ", line)]
+    assert len(ends) == N_TRIALS, proc.stdout
+    assert all(": completed, epoch 2/2, val_accuracy 0." in line for line in ends), ends
+
+
+def test_verbose_is_still_there_for_debugging(tmp_path):
+    from sweep.compose import load_config
+    from sweep.launch import _parser
+
+    assert _parser().parse_args(["--verbose"]).verbose
+    assert load_config(["console.verbose=true"]).console.verbose
+
+
+def test_the_multi_objective_sweep_tags_the_front_and_logs_the_pruned_accuracy(swept):
+    from mlflow.tracking import MlflowClient
+
+    root, proc = swept
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("regsweep").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get(names.TAG_ROLE) == names.ROLE_PARENT]
+    children = [r for r in runs if r.data.tags.get(names.TAG_PARENT_RUN)]
+    assert json.loads(parent.data.params["search.objectives"]) == [names.VAL_ACCURACY, names.SPARSITY]
+    assert parent.data.params["profile.suggestion"] in (names.L1, names.L2, names.ELASTIC_NET)
+    front = pd.read_csv(root / "outputs" / "compact" / "pareto_front.csv")
+    on_front = {c.data.tags[names.TAG_TRIAL_ID] for c in children if c.data.tags.get(names.TAG_PARETO) == "true"}
+    assert on_front and on_front == set(front[names.COL_TRIAL].astype(str))
+    assert all(c.data.tags.get(names.TAG_PARETO) in ("true", "false") for c in children)
+    for child in children:
+        m = child.data.metrics
+        assert 0.0 <= m[names.TEST_ACCURACY_PRUNED] <= 1.0 and 0.0 <= m[names.PRUNED_FRACTION] <= 1.0
+        assert names.pruning_metric(names.PRUNING_ACCURACY, 0.1) in m
+    summary = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
+    assert {"summary/pareto_front.csv", "summary/pruning_curve.png", "summary/verdict.md"} <= summary
+    verdict = (root / "outputs" / "compact" / "verdict.md").read_text()
+    assert "## Accuracy and sparsity" in verdict and "## The article's rule of thumb" in verdict
+    assert "accuracy/sparsity Pareto front" in proc.stdout and "compressible model" in proc.stdout

@@ -366,7 +366,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
 def _describe_row(row: pd.Series) -> str:
     config = {k: row.get(k) for k in (*names.SEARCH_PARAMS, names.SEED)
               if row.get(k) is not None and not (isinstance(row.get(k), float) and pd.isna(row.get(k)))}
-    return f"{str(row[names.COL_TRIAL])[:8]} {describe(config)}"
+    return f"{row[names.COL_TRIAL]} {describe(config)}"
 
 
 def _nan_none(value: Any) -> Optional[float]:

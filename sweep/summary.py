@@ -54,7 +54,8 @@ def records_from_results(results: Iterable[Any], phase: str = names.PHASE_SEARCH
     for r in results:
         config = dict(r.config or {})
         out.append(TrialRecord(trial=_trial_id(r), config=config, metrics=dict(r.metrics or {}),
-                               error=r.error is not None, phase=phase, seed=config.get(names.SEED, seed)))
+                               error=r.error is not None, phase=phase,
+                               seed=config[names.SEED] if config.get(names.SEED) is not None else seed))
     return out
 
 

@@ -118,7 +118,9 @@ def _collapse_caveats(table: pd.DataFrame) -> list[str]:
 
 def _few_trials_caveats(table: pd.DataFrame, search: SearchConfig) -> list[str]:
     """Searched regularizers with fewer than MIN_FINISHED_PER_KIND trials that ran the full budget."""
-    out = []
+    out: list[str] = []
+    if search.grid:  # a fixed grid searches no λ: there is nothing to raise
+        return out
     search_rows = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
     for reg in search.regularizers:
         if reg == names.NONE:

@@ -80,7 +80,7 @@ def _key(config: dict) -> tuple:
 def test_preset_article_composes_into_exactly_the_articles_eight_configurations():
     cfg = load_config(["preset=article", "data=digits"])
     assert cfg.search.grid and cfg.scheduler.name == "fifo" and cfg.train.epochs == 25
-    assert cfg.search.confirm_seeds == 0 and grid_size(cfg) == 8
+    assert cfg.search.confirm_seeds == 0 and grid_size(cfg) == 8 and cfg.train.collapse_after == 0
     configs = [dict(BASELINE_CONFIG)] + start_points(cfg.search)
     assert sorted(map(_key, configs)) == sorted(_key(config) for _, config, _ in PUBLISHED)
     assert len(configs) == 8

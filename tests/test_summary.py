@@ -89,3 +89,16 @@ def test_plots_leave_pyplot_and_its_backend_switch_alone(tmp_path):
                          cwd=str(__import__("tests.conftest", fromlist=["REPO"]).REPO))
     assert out.stdout.strip() == "False"
     assert len(list(tmp_path.glob("*.png"))) == 3
+
+
+def test_a_grid_trials_seed_is_the_sweeps_when_its_config_leaves_it_empty():
+    # regression: preset=article's grid trials have seed=None in their config (a placeholder of the
+    # grid's param space) and showed no seed in the table
+    from types import SimpleNamespace
+
+    from sweep.summary import records_from_results
+
+    result = SimpleNamespace(config={names.REGULARIZER: names.NONE, names.SEED: None}, metrics={}, error=None,
+                             path="/x/t1")
+    (record,) = records_from_results([result], seed=3)
+    assert record.seed == 3

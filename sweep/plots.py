@@ -121,9 +121,9 @@ def _pruning_plot(df: pd.DataFrame, trials: list[str], path: Path) -> Path:
 
 def _trial_label(row: pd.Series) -> str:
     if row[names.REGULARIZER] == names.NONE:
-        return f"none ({str(row[names.COL_TRIAL])[:8]})"
+        return f"none ({row[names.COL_TRIAL]})"
     lam = row.get(names.LAMBDA)
-    return f"{row[names.REGULARIZER]} / {row[names.PLACEMENT]}, λ={float(lam):.3g} ({str(row[names.COL_TRIAL])[:8]})"
+    return f"{row[names.REGULARIZER]} / {row[names.PLACEMENT]}, λ={float(lam):.3g} ({row[names.COL_TRIAL]})"
 
 
 def _figure() -> Any:

@@ -22,8 +22,6 @@ one thread (``TrialRunWriter``) delivers them through the one retry policy of ``
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import threading
 import time
@@ -406,13 +404,15 @@ class TrialRunWriter:
 
         with checkpoint.as_directory() as ckpt_dir:
             model = checkpoint_model(ckpt_dir)
+        # checkpoint_model clears Keras' session, which turns its progress bars back on; MLflow then
+        # predicts on the input example and would draw one in the middle of the console
+        keras.utils.disable_interactive_logging()
         example = self.example
         signature = infer_signature(example, model.predict(example, verbose=0)) if example is not None else None
         previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(self.info.uri)
         try:
-            # MLflow checks the input example by predicting on it, and Keras draws a progress bar
-            with mlflow.start_run(run_id=run_id), contextlib.redirect_stdout(io.StringIO()):
+            with mlflow.start_run(run_id=run_id):
                 # Same call as mlflow.keras.log_model, through a flavor that creates the model directory
                 # first: mlflow 3.17's keras save_model writes the input example before creating it.
                 Model.log(artifact_path=None, name=names.MODEL_NAME, flavor=_KerasFlavor, model=model,

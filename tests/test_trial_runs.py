@@ -306,3 +306,40 @@ def test_a_wait_with_a_limit_gives_up_at_the_limit_even_on_a_healthy_server(stor
     submit_completed_trial(writer)
     assert writer.stop(60.0, keep_in=tmp_path / "pending.pkl", limit_s=0.3) > 0
     assert (tmp_path / "pending.pkl").exists()
+
+
+def test_logging_a_model_keeps_stdout_and_draws_no_progress_bar(store, digits, tmp_path, capfd, monkeypatch):
+    """Regressions: (1) Keras drew its progress bar into the console when MLflow checked the input
+    example (checkpoint_model's clear_session had turned interactive logging back on); (2) the
+    fix that swapped sys.stdout around the logging swallowed the summary the main thread printed
+    at that moment."""
+    import shutil
+    import sys
+    from dataclasses import replace
+
+    from mlflow.models import Model
+    from ray import tune
+
+    from trainables.settings import TrainSettings
+    from trainables.trainable import run_trial
+
+    saved = tmp_path / "ckpt"
+
+    def keep(metrics, ckpt):
+        if ckpt and not saved.exists():
+            shutil.copytree(ckpt, saved)
+
+    run_trial({names.REGULARIZER: names.NONE}, digits, replace(TrainSettings(), epochs=1, batch_size=128), keep)
+    _, client, info = store
+    run_id = client.create_run(info.experiment_id).info.run_id
+    writer = TrialRunWriter(info, example=digits.x_val[:1].astype("float32") / 255.0)
+    seen = []
+    original = Model.log.__func__
+    monkeypatch.setattr(Model, "log", classmethod(lambda cls, *a, **k: (seen.append(sys.stdout),
+                                                                       original(cls, *a, **k))[1]))
+    capfd.readouterr()
+    console = sys.stdout
+    writer._log_model(run_id, tune.Checkpoint.from_directory(str(saved)))
+    assert seen == [console], "the console's stdout stays in place while a model is logged"
+    out = capfd.readouterr().out
+    assert "━" not in out and "/step" not in out, out

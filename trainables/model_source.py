@@ -63,7 +63,7 @@ def spec_maker(spec: RegularizerSpec) -> MakeByKind:
     kinds = PLACEMENT_KINDS[spec.placement] if spec.kind != names.NONE else ()
 
     def make(layer: Optional[str], kind: str) -> Optional[Any]:
-        return spec._make() if kind in kinds else None  # noqa: SLF001 - the factory's one builder
+        return spec.regularizer() if kind in kinds else None
 
     return make
 

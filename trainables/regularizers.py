@@ -113,9 +113,10 @@ class RegularizerSpec:
         """Keras layer keyword arguments, with a fresh regularizer object per argument."""
         if self.kind == names.NONE:
             return {}
-        return {arg: self._make() for arg in PLACEMENT_ARGS[self.placement]}
+        return {arg: self.regularizer() for arg in PLACEMENT_ARGS[self.placement]}
 
-    def _make(self) -> Any:
+    def regularizer(self) -> Any:
+        """A new Keras regularizer object with this spec's strengths (the kind must not be none)."""
         from keras import regularizers  # lazy: keeps TensorFlow out of the driver's import path
 
         l1, l2 = self.penalty_weights()

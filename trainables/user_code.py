@@ -34,7 +34,8 @@ def load_callable(target: str, key: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name) and (exc.name == module_name or module_name.startswith(exc.name + ".")):
+        missing = exc.name or ""
+        if missing == module_name or module_name.startswith(missing + "."):  # the module itself, or its package
             raise ConfigError(key, f"module {module_name!r} is not on PYTHONPATH or in the working directory "
                               f"({os.getcwd()})", "run from the directory that holds it, or add its folder to "
                               "PYTHONPATH") from None

@@ -7,6 +7,9 @@ server; one line on stderr, nothing started), 130 interrupted.
 Examples:
   python -m sweep.launch data=digits search.num_samples=8 train.epochs=4
   python -m sweep.launch preset=smoke
+  python -m sweep.launch preset=article data=digits              # the article's 8 configs, no search
+  python -m sweep.launch model=my_pkg.models:build data=npz data.path=arrays.npz
+  python -m sweep.launch data=digits search.objectives=[val_accuracy,sparsity]
   python -m sweep.launch name=my-sweep resume=true      # continue after a crash
 """
 

@@ -59,14 +59,7 @@ def _lambda_plot(df: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
             label="hollow: stopped early / diverged (fewer epochs)")
     ax.plot([], [], linestyle="none", marker="x", color="black", label="x: collapsed to chance accuracy")
     ax.set_xscale("log")
-    ax.set_xlabel("lambda (log scale)")
-    ax.set_ylabel(metric)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return _finish(fig, ax, "lambda (log scale)", metric, title, path)
 
 
 def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
@@ -82,14 +75,8 @@ def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
         front = pareto_front(data, x, y)
         ax.plot(front[x], front[y], color="black", linewidth=1.5, marker="*", markersize=10,
                 label="Pareto front")
-    ax.set_xlabel("weight sparsity (fraction of |w| < threshold)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("Accuracy / sparsity trade-off (completed trials)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return _finish(fig, ax, "weight sparsity (fraction of |w| < threshold)", "test accuracy",
+                   "Accuracy / sparsity trade-off (completed trials)", path)
 
 
 def _pruning_plot(df: pd.DataFrame, trials: list[str], path: Path) -> Path:
@@ -99,24 +86,18 @@ def _pruning_plot(df: pd.DataFrame, trials: list[str], path: Path) -> Path:
     ax = fig.subplots()
     rows = df[df[names.COL_TRIAL].astype(str).isin(trials)]
     for _, row in rows.iterrows():
-        xs = [row.get(names.pruning_metric(names.PRUNING_REMOVED, t)) for t in PRUNE_THRESHOLDS]
-        ys = [row.get(names.pruning_metric(names.PRUNING_ACCURACY, t)) for t in PRUNE_THRESHOLDS]
-        points = [(float(x), float(y)) for x, y in zip(xs, ys) if x is not None and y is not None
-                  and not pd.isna(x) and not pd.isna(y)]
+        points = [(t, row.get(names.pruning_metric(names.PRUNING_REMOVED, t)),
+                   row.get(names.pruning_metric(names.PRUNING_ACCURACY, t))) for t in PRUNE_THRESHOLDS]
+        points = [(t, float(x), float(y)) for t, x, y in points if not pd.isna(x) and not pd.isna(y)]
         if not points:
             continue
-        (line,) = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=_trial_label(row))
-        for (x, y), t in zip(points, PRUNE_THRESHOLDS):
+        (line,) = ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", label=_trial_label(row))
+        for t, x, y in points:  # each point keeps its own threshold, also when another one is missing
             ax.annotate(f"{t:g}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6,
                         color=line.get_color())
-    ax.set_xlabel("fraction of kernel weights removed (|w| < threshold, thresholds annotated)")
-    ax.set_ylabel("test accuracy after removal")
-    ax.set_title("Is the sparsity real? Pruning the best and the Pareto-optimal trials")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return _finish(fig, ax, "fraction of kernel weights removed (|w| < threshold, thresholds annotated)",
+                   "test accuracy after removal", "Is the sparsity real? Pruning the best and the Pareto-optimal "
+                   "trials", path, legend_size=7, legend_loc="lower left")
 
 
 def _trial_label(row: pd.Series) -> str:
@@ -124,6 +105,19 @@ def _trial_label(row: pd.Series) -> str:
         return f"none ({row[names.COL_TRIAL]})"
     lam = row.get(names.LAMBDA)
     return f"{row[names.REGULARIZER]} / {row[names.PLACEMENT]}, λ={float(lam):.3g} ({row[names.COL_TRIAL]})"
+
+
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: Path, legend_size: int = 8,
+            legend_loc: str = "best") -> Path:
+    """Labels, grid and legend, then the PNG: how every summary plot ends."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=legend_size, loc=legend_loc)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def _figure() -> Any:

@@ -102,3 +102,21 @@ def test_a_grid_trials_seed_is_the_sweeps_when_its_config_leaves_it_empty():
                              path="/x/t1")
     (record,) = records_from_results([result], seed=3)
     assert record.seed == 3
+
+
+def test_each_pruning_point_is_labelled_with_its_own_threshold_when_one_is_missing(tmp_path, monkeypatch):
+    # regression: the labels were zipped with the thresholds after missing points were dropped, so a
+    # gap shifted every later label onto the wrong point
+    from sweep import plots
+    from trainables.pruning import PRUNE_THRESHOLDS
+
+    row = {names.COL_TRIAL: "t1", names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL, names.LAMBDA: 0.01}
+    for i, t in enumerate(PRUNE_THRESHOLDS):
+        row[names.pruning_metric(names.PRUNING_REMOVED, t)] = None if i == 0 else i / 10
+        row[names.pruning_metric(names.PRUNING_ACCURACY, t)] = None if i == 0 else 1 - i / 10
+    figures = []
+    make = plots._figure
+    monkeypatch.setattr(plots, "_figure", lambda: figures.append(make()) or figures[-1])
+    plots._pruning_plot(pd.DataFrame([row]), ["t1"], tmp_path / "p.png")
+    labels = {text.get_text(): tuple(text.xy) for text in figures[0].axes[0].texts}
+    assert labels == {f"{t:g}": (i / 10, 1 - i / 10) for i, t in enumerate(PRUNE_THRESHOLDS) if i > 0}

@@ -57,21 +57,21 @@ def _matches(row: pd.Series, config: dict[str, Any]) -> bool:
     return True
 
 
-def ours(table: pd.DataFrame) -> dict[str, float]:
-    """Our mean test accuracy per article configuration (completed trials only)."""
-    done = table[table[names.COL_STATE] == names.STATE_COMPLETED]
+def ours(stats: pd.DataFrame) -> dict[str, float]:
+    """Our mean test accuracy per article configuration, from the per-config table
+    (``ranking.config_stats``: completed trials, mean over seeds)."""
     out = {}
     for label, config, _ in PUBLISHED:
-        rows = done[done.apply(lambda r, c=config: _matches(r, c), axis=1)] if not done.empty else done
-        values = pd.to_numeric(rows[names.TEST_ACCURACY], errors="coerce").dropna() if not rows.empty else []
-        if len(values):
-            out[label] = float(values.mean())
+        for _, row in stats.iterrows():
+            if _matches(row, config) and not pd.isna(row["test_mean"]):
+                out[label] = float(row["test_mean"])
     return out
 
 
-def comparison(table: pd.DataFrame, dataset: str) -> Optional[str]:
-    """The console lines comparing with the article, or None when the sweep ran too few of its configs."""
-    found = ours(table)
+def comparison(stats: pd.DataFrame, dataset: str) -> Optional[str]:
+    """The console lines comparing with the article, or None when the sweep ran too few of its configs.
+    ``stats`` is the sweep's per-config table (``ranking.config_stats``)."""
+    found = ours(stats)
     if len(found) < 3 or not all(label in found for label in PUBLISHED_ORDER):
         return None
     lines = ["the article's study (keras-regularizers-emnist.txt, EMNIST balanced) beside ours "

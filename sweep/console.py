@@ -17,8 +17,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import pandas as pd
 from ray.tune import Callback
 
+from sweep.ranking import config_label
 from sweep.states import end_state
 from trainables import names
 from trainables.tf_runtime import QUIET_ENV
@@ -29,19 +31,12 @@ MAX_ROWS = 14
 _BOARDS: dict[str, "Board"] = {}
 
 
-def describe(config: dict[str, Any]) -> str:
-    """A trial's config in words, e.g. ``L2 on kernel_bias, λ=0.01``."""
-    reg = config.get(names.REGULARIZER) or names.NONE
-    if reg == names.NONE:
-        text = "no regularization"
-    else:
-        label = {names.L1: "L1", names.L2: "L2", names.ELASTIC_NET: "elastic net"}.get(reg, reg)
-        text = f"{label} on {config.get(names.PLACEMENT)}, λ={float(config.get(names.LAMBDA) or 0):.3g}"
-        if config.get(names.L1_RATIO) is not None:
-            text += f", l1_ratio={float(config[names.L1_RATIO]):.2f}"
-    if config.get(names.SEED) is not None:
-        text += f" (seed {int(config[names.SEED])})"
-    return text
+def describe(config: Any) -> str:
+    """A trial's config in words, as the per-config table names it (``ranking.config_label``), with
+    the weight seed of a confirmation run: ``L2 on activity, λ=0.01 (seed 1)``."""
+    seed = config.get(names.SEED)
+    text = config_label(config)
+    return text if seed is None or pd.isna(seed) else f"{text} (seed {int(seed)})"
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep.ranking import regularizer_name
 from trainables import names
 
 #: Rows and features the correlation is computed on at most (seeded sample).
@@ -62,7 +63,7 @@ class DataProfile:
     def line(self) -> str:
         return (f"data profile: {self.input_sparsity:.0%} of inputs are zero, mean |correlation| between features "
                 f"{self.mean_abs_correlation:.2f}, {self.n_samples} samples for {self.n_features} features. "
-                f"The article's rule of thumb: {self.reason}, so start with {_label(self.suggestion)}")
+                f"The article's rule of thumb: {self.reason}, so start with {regularizer_name(self.suggestion)}")
 
 
 def profile_inputs(x: np.ndarray, seed: int = 0) -> DataProfile:
@@ -122,13 +123,11 @@ def rule_outcome(profile: DataProfile, best_regularizer: str | None, helped: boo
     if best_regularizer is None:
         return "No penalized trial completed, so the rule of thumb was not tested."
     if not helped:
-        return (f"The rule of thumb suggested {_label(profile.suggestion)}; no penalty beat no regularization, so "
-                f"the sweep neither confirms nor refutes it (best penalty: {_label(best_regularizer)}).")
+        return (f"The rule of thumb suggested {regularizer_name(profile.suggestion)}; no penalty beat no "
+                f"regularization, so the sweep neither confirms nor refutes it (best penalty: "
+                f"{regularizer_name(best_regularizer)}).")
     if best_regularizer == profile.suggestion:
-        return f"The sweep confirms the rule of thumb: {_label(best_regularizer)} came out best, as {profile.reason}."
-    return (f"The sweep refutes the rule of thumb: it suggested {_label(profile.suggestion)} ({profile.reason}), "
-            f"but {_label(best_regularizer)} came out best.")
-
-
-def _label(kind: str) -> str:
-    return {names.L1: "L1", names.L2: "L2", names.ELASTIC_NET: "elastic net", names.NONE: "no regularization"}[kind]
+        return (f"The sweep confirms the rule of thumb: {regularizer_name(best_regularizer)} came out best, as "
+                f"{profile.reason}.")
+    return (f"The sweep refutes the rule of thumb: it suggested {regularizer_name(profile.suggestion)} "
+            f"({profile.reason}), but {regularizer_name(best_regularizer)} came out best.")

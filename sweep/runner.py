@@ -7,7 +7,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -34,7 +34,7 @@ from trainables.choices import Prior
 from trainables.data import Dataset, load_dataset
 from trainables.model_check import ModelReport, check_model
 from trainables.model_source import SEED_CNN, ModelSource
-from trainables.trainable import layers_param, model_input
+from trainables.trainable import default_source, layers_param, model_input
 from trainables.user_code import module_path
 from trainables.errors import ConfigError, SummaryNotLogged
 
@@ -127,10 +127,8 @@ def _sweep_lock(out_dir: Path) -> Iterator[None]:
 
 def model_source(cfg: SweepConfig, data: Dataset) -> ModelSource:
     """The sweep's model, shaped for its data."""
-    return ModelSource(target=cfg.model, n_classes=data.n_classes,
-                       input_shape=tuple(int(d) for d in data.x_train.shape[1:]), input_dtype=str(data.x_train.dtype),
-                       learning_rate=cfg.train.learning_rate, include=tuple(cfg.regularize.include),
-                       exclude=tuple(cfg.regularize.exclude))
+    return replace(default_source(data, cfg.train), target=cfg.model, include=tuple(cfg.regularize.include),
+                   exclude=tuple(cfg.regularize.exclude))
 
 
 def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri: str,
@@ -327,7 +325,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
         "Accuracy and sparsity": render_pareto(answer, _describe_row),
         "The article's rule of thumb": f"{profile.line()}.\n{rule_outcome(profile, penalized_best, helped)}",
     }
-    article = compare_with_article(table, data.name)
+    article = compare_with_article(stats, data.name)
     if article:
         sections["Beside the article"] = article
     (out_dir / VERDICT_FILE).write_text(verdict.markdown(name, sections))
@@ -364,9 +362,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
 
 
 def _describe_row(row: pd.Series) -> str:
-    config = {k: row.get(k) for k in (*names.SEARCH_PARAMS, names.SEED)
-              if row.get(k) is not None and not (isinstance(row.get(k), float) and pd.isna(row.get(k)))}
-    return f"{row[names.COL_TRIAL]} {describe(config)}"
+    return f"{row[names.COL_TRIAL]} {describe(row)}"
 
 
 def _nan_none(value: Any) -> Optional[float]:

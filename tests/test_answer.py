@@ -11,6 +11,7 @@ from sweep.article import PUBLISHED, comparison
 from sweep.compose import load_config
 from sweep.data_profile import prior_points, profile_inputs, rule_of_thumb, rule_outcome
 from sweep.pareto import pareto_answer
+from sweep.ranking import config_stats
 from sweep.runner import grid_size
 from sweep.space import start_points
 from sweep.searcher import BASELINE_CONFIG
@@ -95,8 +96,8 @@ def test_the_comparison_sets_our_figures_beside_the_articles_and_compares_the_ra
             rows.append({names.COL_TRIAL: label, names.COL_STATE: names.STATE_COMPLETED,
                          names.REGULARIZER: config[names.REGULARIZER], names.PLACEMENT: config.get(names.PLACEMENT),
                          names.LAMBDA: config.get(names.LAMBDA), names.L1_RATIO: config.get(names.L1_RATIO),
-                         names.TEST_ACCURACY: ours[label]})
-    table = pd.DataFrame(rows)
+                         names.TEST_ACCURACY: ours[label], names.VAL_ACCURACY: ours[label], names.SPARSITY: 0.0})
+    table = config_stats(pd.DataFrame(rows))  # the per-config table the summary hands over
     text = comparison(table, "digits")
     assert "L2 on activity                   article 0.8901" in text and "ours 0.9600" in text
     assert "ranking: ours L2 on activity > no regularization > L2 on activity, λ=0.1" in text

@@ -14,8 +14,6 @@ from trainables.regularizers import RegularizerSpec
 INPUT_SHAPE = (28, 28, 1)
 #: Stable layer names: they become the ``sparsity/<layer>`` metric names.
 REGULARIZED_LAYERS = ("conv1", "conv2", "dense1", "output")
-#: The ReLU layers whose outputs give the activation sparsity.
-RELU_LAYERS = ("conv1", "conv2", "dense1")
 
 
 def build_model(

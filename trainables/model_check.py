@@ -112,12 +112,13 @@ def _check_input(model: Any, shape: tuple[int, ...], target: str) -> None:
 
 def _check_output(model: Any, x: Any, n_classes: int, target: str, user_compiled: bool) -> None:
     try:
-        units = model.outputs[0].shape[-1]
-        if len(model.outputs) != 1:
-            raise ConfigError("model", f"{target} has {len(model.outputs)} outputs; regsweep trains one classifier",
-                              "return a model with one output")
-    except (AttributeError, ValueError):
-        units = model(x[:1], training=False).shape[-1]
+        outputs = model.outputs
+    except (AttributeError, ValueError):  # a subclassed model: run it to see its output
+        outputs = None
+    if outputs and len(outputs) != 1:
+        raise ConfigError("model", f"{target} has {len(outputs)} outputs; regsweep trains one classifier",
+                          "return a model with one output")
+    units = outputs[0].shape[-1] if outputs else model(x[:1], training=False).shape[-1]
     if units == n_classes or (units == 1 and n_classes == 2 and user_compiled):
         return
     raise DataError(f"{target} has {units} output units but the labels have {n_classes} classes (0..{n_classes - 1})",

@@ -21,15 +21,15 @@ layer is not a softmax). ``accuracy`` is always the metric: the sweep ranks on i
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
 from trainables import names
 from trainables.errors import ConfigError
-from trainables.rebuild import (ACTIVITY_ARG, BIAS_ARG, HOOK_PARAM, KERNEL_ARGS, PLACEMENT_KINDS, check_rebuildable,
-                                layer_args, select_layers, walk_layers, with_regularizers)
+from trainables.rebuild import (HOOK_PARAM, KIND_OF_ARG, PLACEMENT_KINDS, check_rebuildable, layer_args,
+                                select_layers, walk_layers, with_regularizers)
 from trainables.regularizers import RegularizerSpec
 
 SEED_CNN = "seed_cnn"
@@ -112,7 +112,7 @@ class ModelSource:
                    exclude=tuple(values.get("exclude", ())))
 
     def with_table(self, table: LayerTable) -> "ModelSource":
-        return ModelSource(**{**self.as_dict(), "table": table})
+        return replace(self, table=table)
 
     # --- building ---
     def function(self) -> Callable[..., Any]:
@@ -150,8 +150,7 @@ class ModelSource:
             template = fresh if fresh is not None else self.fresh()
             check_rebuildable(template, self.target)
             table = select_layers(template, self.include, self.exclude)
-            kind_of = _kind_of_arg()
-            model = with_regularizers(template, table, lambda layer, arg: make(layer, kind_of[arg]))
+            model = with_regularizers(template, table, lambda layer, arg: make(layer, KIND_OF_ARG[arg]))
             _ensure_built(model, self.input_shape, self.input_dtype)
         if fresh is not None:
             copy_variables(fresh.variables, model.variables)
@@ -181,23 +180,15 @@ class ModelSource:
         return model
 
 
-def _kind_of_arg() -> dict[str, str]:
-    kinds = {arg: "kernel" for arg in KERNEL_ARGS}
-    kinds[BIAS_ARG] = "bias"
-    kinds[ACTIVITY_ARG] = "activity"
-    return kinds
-
-
 def _hooked_table(model: Any) -> LayerTable:
     """Which layers the user's function gave a regularizer, read from the built layers."""
-    kind_of = _kind_of_arg()
     table: LayerTable = {}
     for layer in walk_layers(model):
         found: dict[str, list[str]] = {}
         for kinds in layer_args(layer).values():
             for arg in kinds:
                 if getattr(layer, arg, None) is not None:
-                    found.setdefault(kind_of[arg], []).append(arg)
+                    found.setdefault(KIND_OF_ARG[arg], []).append(arg)
         if found:
             table[layer.name] = {kind: tuple(args) for kind, args in found.items()}
     return table

@@ -36,6 +36,8 @@ PLACEMENT_KINDS: dict[str, tuple[str, ...]] = {
     names.ACTIVITY: ("activity",),
     names.KERNEL_BIAS: ("kernel", "bias"),
 }
+#: The kind (kernel, bias, activity) each regularizer argument belongs to.
+KIND_OF_ARG: dict[str, str] = {**{arg: "kernel" for arg in KERNEL_ARGS}, BIAS_ARG: "bias", ACTIVITY_ARG: "activity"}
 #: The config key of the hook: a model function with this parameter places the regularizers itself.
 HOOK_PARAM = "regularizers"
 

@@ -177,11 +177,11 @@ def _hold_out_test(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray,
     """20% of the training arrays as the test split, stratified where every class allows it."""
     from sklearn.model_selection import train_test_split
 
-    counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 and len(y) * TEST_SHARE >= len(counts[counts > 0]) else None
     if len(y) < 5:
         raise DataError(f"{len(y)} training examples cannot be split into train, validation and test",
                         "give more examples, or x_val/y_val and x_test/y_test")
+    counts = np.bincount(y)
+    stratify = y if counts[counts > 0].min() >= 2 and len(y) * TEST_SHARE >= len(counts[counts > 0]) else None
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=TEST_SHARE, random_state=seed, stratify=stratify)
     return x_tr, y_tr, x_te, y_te
 

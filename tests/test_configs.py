@@ -83,6 +83,15 @@ BAD = [
     (["search.l1_ratio_high=1.5"], "search.l1_ratio_high", "[0, 1]"),
     (["search.confirm_seeds=-1"], "search.confirm_seeds", ">= 0"),
     (["train.collapse_after=-2"], "train.collapse_after", ">= 0"),
+    (["search.objectives=[sparsity]"], "search.objectives", "must list val_accuracy"),
+    (["search.objectives=[foo]"], "search.objectives", "unknown choice 'foo'"),
+    (["search.accuracy_tolerance=2"], "search.accuracy_tolerance", "[0, 1)"),
+    (["search.prior=maybe"], "search.prior", "unknown choice 'maybe'"),
+    (["model=nope"], "model", "neither seed_cnn nor <module>:<function>"),
+    (["data.loader=nope"], "data.loader", "not <module>:<function>"),
+    (["data=npz"], "data.path", "data=npz needs the file"),
+    (["data.path=x.npz"], "data.path", "only data=npz reads a file"),
+    (["regularize.include=[a]", "regularize.exclude=[a]"], "regularize.exclude", "both included and excluded"),
 ]
 
 

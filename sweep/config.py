@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Dict, List, Optional
 
 from trainables import names
-from trainables.choices import Objective, Placement, Precision, Prior, Regularizer, Scheduler
+from trainables.choices import Objective, Placement, Prior, Regularizer, Scheduler
 from trainables.data import DATASETS, DataSpec
 from trainables.errors import ConfigError
 from trainables.model_source import SEED_CNN
@@ -163,7 +163,7 @@ class SweepConfig:
         _validate_data(self.data)
         _validate_model(self.model, self.regularize)
         _validate_train(self.train)
-        _validate_search(self.search, self.train)
+        _validate_search(self.search)
         _validate_scheduler(self.scheduler)
         _validate_cluster(self.cluster)
         _validate_tracking(self.tracking)
@@ -233,7 +233,7 @@ def _validate_train(t: TrainSettings) -> None:
              "use 0 to size threads from cluster.cpus_per_trial")
 
 
-def _validate_search(s: SearchConfig, t: TrainSettings) -> None:
+def _validate_search(s: SearchConfig) -> None:
     _require(s.num_samples >= 1, "search.num_samples", f"must be >= 1, got {s.num_samples}",
              "use e.g. search.num_samples=16")
     _require(len(s.regularizers) > 0, "search.regularizers", "the list is empty",
@@ -272,10 +272,6 @@ def _validate_search(s: SearchConfig, t: TrainSettings) -> None:
              f"must be in [0, 1), got {s.accuracy_tolerance}", "use e.g. search.accuracy_tolerance=0.01 (1 point)")
     _require(s.max_concurrent_trials >= 0, "search.max_concurrent_trials",
              f"must be >= 0, got {s.max_concurrent_trials}", "use 0 for no limit")
-    if t.precision == Precision.mixed_float16 and names.ACTIVITY in s.placements and penalized:
-        raise ConfigError("train.precision",
-                          "mixed_float16 overflows activity penalties to inf",
-                          "use train.precision=mixed_bfloat16 or float32, or drop the activity placement")
     for i, point in enumerate(s.points_to_evaluate):
         _validate_point(s, i, point)
 

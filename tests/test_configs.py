@@ -76,7 +76,6 @@ BAD = [
     (["cluster.address=ray://head:10001"], "cluster.address", "not auto or host:port"),
     (["resume=true"], "resume", "needs the name"),
     (["tracking.max_outage_s=0"], "tracking.max_outage_s", "> 0"),
-    (["train.precision=mixed_float16"], "train.precision", "overflows"),
     (["search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 5.0}]"],
      "search.points_to_evaluate[0]", "outside"),
     # regression: the bad key used to be named l1_ratio_low even when l1_ratio_high was wrong

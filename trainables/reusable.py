@@ -41,8 +41,11 @@ def _penalty_class() -> type:
             self.l2 = keras.Variable(0.0, trainable=False, dtype="float32", name="penalty_l2")
 
         def __call__(self, x: Any) -> Any:
-            l1, l2 = ops.cast(self.l1, x.dtype), ops.cast(self.l2, x.dtype)
-            return l1 * ops.sum(ops.absolute(x)) + l2 * ops.sum(ops.square(x))
+            # in float32 whatever the compute dtype: under mixed precision the loss adds penalties in
+            # float32 (a float16 sum raises there), and a float16 sum of conv activations overflows
+            # past 65,504 to inf, where 0 * inf is NaN even for an unused penalty
+            x = ops.cast(x, "float32")
+            return self.l1 * ops.sum(ops.absolute(x)) + self.l2 * ops.sum(ops.square(x))
 
         def set(self, l1: float, l2: float) -> None:
             self.l1.assign(l1)

@@ -108,3 +108,45 @@ def two_outputs_units() -> Any:
 
 def not_a_model() -> Any:
     return "a string"
+
+
+# ReLU shapes the activation-sparsity probe must take (one ReLU layer used to fail every trial).
+def one_relu_layer_bn() -> Any:
+    """Functional: Dense -> BatchNormalization -> Activation("relu") -> Dropout -> Dense(softmax)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(12,))
+    x = layers.Dense(16, name="dense")(inputs)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Activation("relu", name="relu")(x)
+    x = layers.Dropout(0.1, name="drop")(x)
+    return keras.Model(inputs, layers.Dense(N_CLASSES, activation="softmax", name="head")(x))
+
+
+def one_relu_argument_sequential() -> Any:
+    """Sequential, with its only ReLU as a Dense layer's ``activation=``."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([keras.Input(shape=(12,)), layers.Dense(16, activation="relu", name="hidden"),
+                             layers.Dense(N_CLASSES, activation="softmax", name="head")])
+
+
+def one_relu_layer_sequential() -> Any:
+    """Sequential, with its only ReLU as a ``ReLU`` layer."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([keras.Input(shape=(12,)), layers.Dense(16, name="hidden"), layers.ReLU(name="relu"),
+                             layers.Dense(N_CLASSES, activation="softmax", name="head")])
+
+
+def gelu_only() -> Any:
+    """Functional, with no ReLU at all (GELU): activation sparsity is undefined (NaN)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(12,))
+    x = layers.Dense(16, activation="gelu", name="hidden")(inputs)
+    return keras.Model(inputs, layers.Dense(N_CLASSES, activation="softmax", name="head")(x))

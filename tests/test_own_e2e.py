@@ -22,8 +22,11 @@ from keras import layers
 
 def build():
     inputs = keras.Input(shape=(64,), name="features")
-    x = layers.Dense(32, activation="relu", name="hidden1")(inputs)
-    x = layers.Dense(16, activation="relu", name="hidden2")(x)
+    x = layers.Dense(32, name="hidden1")(inputs)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Activation("relu", name="relu")(x)  # its only ReLU: every trial used to error at epoch 0
+    x = layers.Dropout(0.1, name="drop")(x)
+    x = layers.Dense(16, activation="tanh", name="hidden2")(x)
     return keras.Model(inputs, layers.Dense(10, activation="softmax", name="head")(x))
 '''
 
@@ -79,6 +82,7 @@ def test_every_child_has_its_epochs_test_figures_and_per_layer_sparsity(swept):
         for key in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY, "sparsity/hidden1", "sparsity/head",
                     names.ACTIVATION_SPARSITY):
             assert key in metrics, key
+        assert 0.0 <= metrics[names.ACTIVATION_SPARSITY] <= 1.0, "the one ReLU layer's zeros are counted"
         history = client.get_metric_history(child.info.run_id, names.VAL_ACCURACY)
         assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1))
         assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED

@@ -123,7 +123,7 @@ def _zero_counter(model: Any) -> Any:
 
     @tf.function(reduce_retracing=True)
     def count(x: Any) -> Any:
-        outputs = probe([x], training=False)
+        outputs = tf.nest.flatten(probe([x], training=False))  # one ReLU layer: a tensor, not a list
         zeros = tf.add_n([tf.reduce_sum(tf.cast(tf.equal(o, 0), tf.float64)) for o in outputs])
         total = tf.add_n([tf.cast(tf.size(o), tf.float64) for o in outputs])
         return zeros, total

@@ -5,11 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from sweep.config import ClusterConfig
 from trainables.errors import UserError
+from trainables.tf_runtime import stderr_to_log
+
+#: Ray's switch for token authentication (``token`` or ``disabled``), read when Ray starts or connects.
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+#: What Ray's GCS client prints while a cluster refuses its token (or its lack of one).
+AUTH_REFUSED = ("InvalidAuthToken", "Unauthenticated")
 #: Quiet TensorFlow's C++ start-up chatter in every Ray worker. Workers get no MLflow settings or
 #: credentials: only the driver talks to the tracking server.
 BASE_WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -59,19 +67,53 @@ def connect(cluster: ClusterConfig, modules: Sequence[Path] = (), quiet: bool = 
     if ray.is_initialized():
         return False
     if cluster.address:
-        try:
-            ray.init(address=cluster.address, runtime_env=worker_env(modules), log_to_driver=not quiet,
-                     logging_level=logging.ERROR if quiet else logging.WARNING)
-        except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError from the GCS client
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise _unreachable(cluster.address, reason) from None
+        _join(cluster.address, modules, quiet)
     else:
+        if os.environ.get(AUTH_MODE_ENV, "").lower() == "disabled":
+            print(f"regsweep: WARNING: {AUTH_MODE_ENV}=disabled is set, so the local Ray starts without token "
+                  f"authentication: any local user can run code in it (unset {AUTH_MODE_ENV} to keep it on)",
+                  file=sys.stderr, flush=True)
         ray.init(runtime_env=worker_env(), include_dashboard=False, log_to_driver=not quiet,
                  logging_level=logging.ERROR if quiet else logging.WARNING)
     if quiet:  # Tune's own warnings (snapshot frequency, token auth) are for --verbose
         for logger in ("ray", "ray.tune", "ray.train"):
             logging.getLogger(logger).setLevel(logging.ERROR)
     return True
+
+
+def _join(address: str, modules: Sequence[Path], quiet: bool) -> None:
+    """Connect to the cluster at ``address`` as Ray's own CLI does: in token mode when a token is at
+    hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) and ``RAY_AUTH_MODE``
+    is unset. ``ray.init`` with an explicit address never turns token mode on by itself, so a driver
+    would be refused by every cluster ``ray start`` made. The GCS client's retry lines go to a log
+    (replayed on stderr with ``--verbose``); a refused token is one line that says how to give one."""
+    import ray
+
+    from sweep.ray_internals import enable_token_auth_if_token_available
+
+    token_mode = enable_token_auth_if_token_available()
+    with tempfile.NamedTemporaryFile("w+", prefix="regsweep-ray-init-", suffix=".log") as log:
+        try:
+            with stderr_to_log(log.name):
+                ray.init(address=address, runtime_env=worker_env(modules), log_to_driver=not quiet,
+                         logging_level=logging.ERROR if quiet else logging.WARNING)
+            failure: Exception | None = None
+        except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError from the GCS client
+            failure = exc
+        log.seek(0)
+        said = log.read()
+    if not quiet and said:
+        sys.stderr.write(said)
+    if failure is None:
+        return
+    if any(marker in said or marker in str(failure) for marker in AUTH_REFUSED):
+        raise UserError(
+            f"the Ray cluster at cluster.address={address} refused this launcher's token authentication "
+            + ("(the token here is not the cluster's)" if token_mode else "(no token here)"),
+            "copy the head node's token (run `ray get-auth-token` there) into ~/.ray/auth_token on this "
+            f"machine, or set RAY_AUTH_TOKEN, and run again")
+    reason = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
+    raise _unreachable(address, reason) from None
 
 
 def check_trial_fits(nodes: list[dict[str, Any]], cpus_per_trial: float, gpus_per_trial: float) -> None:

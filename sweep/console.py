@@ -27,6 +27,8 @@ from trainables.tf_runtime import QUIET_ENV
 
 #: Rows of the live table at most (the running trials first, then the latest finished ones).
 MAX_ROWS = 14
+#: Under the sweep's log folder: what Tune logs in the compact mode (errored trials' tracebacks).
+TUNE_LOG = "ray-tune.log"
 
 _BOARDS: dict[str, "Board"] = {}
 
@@ -46,6 +48,8 @@ class Row:
     state: str = "running"
     epoch: int = 0
     val_accuracy: Optional[float] = None
+    error: Optional[str] = None
+    """An errored trial's exception, in one line (the traceback is in the sweep's Tune log)."""
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Board:
 
     total: int
     epochs: int
+    traceback_log: str = TUNE_LOG
+    """Where errored trials' tracebacks are, as the board names it."""
     rows: dict[str, Row] = field(default_factory=dict)
     done: int = 0
     live: Any = None
@@ -96,7 +102,8 @@ class Board:
     def line(self, row: Row) -> str:
         acc = "-" if row.val_accuracy is None else f"{row.val_accuracy:.4f}"
         return (f"regsweep: trial {self.done}/{self.total} {row.trial} {row.config}: {row.state}, "
-                f"epoch {row.epoch}/{self.epochs}, val_accuracy {acc}")
+                f"epoch {row.epoch}/{self.epochs}, val_accuracy {acc}"
+                + (f" ({row.error}; traceback in {self.traceback_log})" if row.error else ""))
 
     def render(self) -> Any:
         from rich.console import Group
@@ -122,8 +129,18 @@ class Board:
         return Group(head, bar, table)
 
 
-def open_board(key: str, total: int, epochs: int) -> Board:
-    board = Board(total=total, epochs=epochs)
+def error_line(error_file: Optional[str], width: int = 100) -> str:
+    """The exception that ended a trial, from the last line of Ray's error file, cut to ``width``."""
+    try:
+        lines = [line.strip() for line in open(error_file or "", encoding="utf-8", errors="replace")]
+    except OSError:
+        return "error"
+    last = next((line for line in reversed(lines) if line), "error")
+    return last if len(last) <= width else last[: width - 1] + "…"
+
+
+def open_board(key: str, total: int, epochs: int, traceback_log: str = "") -> Board:
+    board = Board(total=total, epochs=epochs, traceback_log=traceback_log or TUNE_LOG)
     _BOARDS[key] = board
     board.start()
     return board
@@ -166,7 +183,8 @@ class ConsoleView(Callback):
         if board is not None:
             last = trial.last_result or {}
             board.update(trial.trial_id, dict(trial.config or {}), state=end_state(last, error),
-                         epoch=int(last.get(names.EPOCH) or 0), val_accuracy=_float(last.get(names.VAL_ACCURACY)))
+                         epoch=int(last.get(names.EPOCH) or 0), val_accuracy=_float(last.get(names.VAL_ACCURACY)),
+                         error=error_line(getattr(trial, "error_file", None)) if error else None)
 
     def __getstate__(self) -> dict:
         return {"key": self.key}
@@ -175,13 +193,21 @@ class ConsoleView(Callback):
 def go_quiet(log_dir: str) -> None:
     """The compact mode's settings for this driver process: the driver's TensorFlow start-up into
     ``log_dir``, Tune's legacy reporter at verbosity 0 (the new one prints its configuration box
-    whatever the verbosity), Optuna's per-study info lines off."""
+    whatever the verbosity), Optuna's per-study info lines off, and Tune's own log (an errored
+    trial's traceback, dozens of lines each) into ``log_dir``: the board says one line per trial."""
     import logging
 
     os.makedirs(log_dir, exist_ok=True)
     os.environ[QUIET_ENV] = os.path.join(log_dir, "driver-stderr.log")
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     logging.getLogger("optuna").setLevel(logging.WARNING)
+    tune_logger = logging.getLogger("ray.tune")
+    path = os.path.join(log_dir, TUNE_LOG)
+    if not any(getattr(h, "baseFilename", None) == os.path.abspath(path) for h in tune_logger.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        tune_logger.addHandler(handler)
+    tune_logger.propagate = False
 
 
 def _float(value: Any) -> Optional[float]:

@@ -114,7 +114,8 @@ def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: Path,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=legend_size, loc=legend_loc)
+    if ax.get_legend_handles_labels()[0]:  # an empty plot (no trial completed) has nothing to name
+        ax.legend(fontsize=legend_size, loc=legend_loc)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path

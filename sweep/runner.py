@@ -25,7 +25,7 @@ from sweep.tune_logger import TrialRunLogger, register, unregister
 from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
 from trainables import names
 from sweep.article import comparison as compare_with_article
-from sweep.console import ConsoleView, close_board, describe, go_quiet, open_board
+from sweep.console import TUNE_LOG, ConsoleView, close_board, describe, go_quiet, open_board
 from sweep.data_profile import DataProfile, prior_points, profile_inputs, rule_outcome
 from sweep.pareto import ParetoAnswer, pareto_answer, write_front
 from sweep.pareto import render as render_pareto
@@ -135,7 +135,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
          data: Dataset, model: ModelReport, profile: DataProfile, timeline: Timeline) -> SweepOutcome:
     source = model.source
     with ThreadPoolExecutor(1, thread_name_prefix="regsweep-mlflow-prepare") as pool:
-        preparing = pool.submit(tracking.prepare_store, uri)  # overlaps Ray's start-up
+        preparing = pool.submit(tracking.prepare_store)  # overlaps Ray's start-up
         started = cluster.connect(cfg.cluster, user_modules(cfg), quiet=not cfg.console.verbose)
         timeline.mark(RAY_READY)
     info: Optional[TrackingInfo] = None
@@ -170,7 +170,8 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             concurrency = tuner.concurrent_trials(cfg, res["cpus"], res["gpus"], gpus)
             prior = prior_points(profile, [str(p) for p in cfg.search.placements]) if cfg.search.prior == Prior.auto else None
             tune_run = tuner.build_tuner(cfg, name, trainable, callbacks, concurrency, prior)
-        board = open_board(name, grid_size(cfg), cfg.train.epochs) if not cfg.console.verbose else None
+        board = (open_board(name, grid_size(cfg), cfg.train.epochs, str(out_dir / LOG_DIR / TUNE_LOG))
+                 if not cfg.console.verbose else None)
         try:
             grids.append((names.PHASE_SEARCH, tune_run.fit()))
             confirm = confirm_configs(cfg, summary.records_from_results(grids[0][1], names.PHASE_SEARCH,

@@ -60,13 +60,12 @@ def store_lock(uri: str) -> Iterator[None]:
         yield
 
 
-def prepare_store(uri: str) -> None:
-    """What opening the parent run needs and can do before Ray is up: MLflow's imports, and a new
-    local store's database (the launcher runs this beside ``ray.init``)."""
+def prepare_store() -> None:
+    """What opening the parent run needs and can do before Ray is up without writing anything:
+    MLflow's imports (seconds; the launcher runs this beside ``ray.init``). A new local store's
+    database is made under ``store_lock`` when the parent run opens, so a launch that Ray refuses
+    leaves no ``mlflow.db`` behind."""
     from mlflow.tracking import MlflowClient  # noqa: F401  (seconds of imports)
-
-    with store_lock(uri):
-        pass
 
 
 def seed_local_store(db: Path) -> None:

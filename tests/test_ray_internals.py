@@ -1,0 +1,57 @@
+"""Pins each reach into Ray's private internals (``sweep/ray_internals.py``): a Ray upgrade that moves
+or changes one fails here, naming Ray and its version, rather than breaking cluster joins silently."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+
+import ray
+
+from sweep import ray_internals
+from tests.cli import launch_env
+
+WHO = f"Ray {ray.__version__}"
+
+
+def test_the_token_setup_function_is_where_regsweep_reaches_for_it():
+    try:
+        module = importlib.import_module(ray_internals.TOKEN_SETUP_MODULE)
+    except ImportError as exc:
+        raise AssertionError(f"{WHO} has no {ray_internals.TOKEN_SETUP_MODULE}: sweep/ray_internals.py needs "
+                             f"a new home for joining a token-auth cluster ({exc})") from None
+    function = getattr(module, ray_internals.TOKEN_SETUP_FUNCTION, None)
+    assert callable(function), f"{WHO} dropped {ray_internals.TOKEN_SETUP_MODULE}.{ray_internals.TOKEN_SETUP_FUNCTION}"
+    assert "warn_if_disabled" in inspect.signature(function).parameters, \
+        f"{WHO} changed {ray_internals.TOKEN_SETUP_FUNCTION}'s signature: {inspect.signature(function)}"
+
+
+SNIPPET = """
+import os, ray
+from sweep.ray_internals import enable_token_auth_if_token_available
+from ray._raylet import AuthenticationMode, get_authentication_mode
+on = enable_token_auth_if_token_available()
+print(on, os.environ.get("RAY_AUTH_MODE"), get_authentication_mode() == AuthenticationMode.TOKEN)
+"""
+
+
+def _run(tmp_path, **env: str) -> str:
+    base = launch_env(HOME=str(tmp_path), **env)
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        if key not in env:
+            base.pop(key, None)
+    proc = subprocess.run([sys.executable, "-c", SNIPPET], env=base, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_a_token_at_hand_turns_token_mode_on_after_ray_is_imported(tmp_path):
+    """Setting RAY_AUTH_MODE after ``import ray`` is not enough: Ray's cached config must see it."""
+    assert _run(tmp_path, RAY_AUTH_TOKEN="a" * 32) == "True token True", WHO
+
+
+def test_no_token_leaves_auth_off_and_an_explicit_mode_is_respected(tmp_path):
+    assert _run(tmp_path) == "False None False", WHO
+    assert _run(tmp_path, RAY_AUTH_TOKEN="a" * 32, RAY_AUTH_MODE="disabled") == "False disabled False", WHO

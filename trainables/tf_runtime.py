@@ -34,13 +34,13 @@ QUIET_ENV = "REGSWEEP_QUIET_STDERR_TO"
 
 
 @contextlib.contextmanager
-def stderr_to_log() -> Iterator[None]:
-    """File descriptor 2 into ``$REGSWEEP_QUIET_STDERR_TO`` (or nowhere) for the block: TensorFlow's
-    C++ lines (CUDA probing, cuInit failures on a CPU machine) bypass Python's logging."""
+def stderr_to_log(path: str | None = None) -> Iterator[None]:
+    """File descriptor 2 into ``path`` (default ``$REGSWEEP_QUIET_STDERR_TO``, or nowhere) for the
+    block: TensorFlow's and Ray's C++ lines (CUDA probing, GCS retries) bypass Python's logging."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.environ.get(QUIET_ENV) or os.devnull, "a") as sink:
+        with open(path or os.environ.get(QUIET_ENV) or os.devnull, "a") as sink:
             os.dup2(sink.fileno(), 2)
             yield
     finally:

@@ -54,6 +54,9 @@ class SearchConfig:
     are re-run with train.seed+1, +2, ... so the answer is a mean with a spread. 0 or 1 = off."""
     confirm_top: int = 1
     """How many of the best completed penalized configs are confirmed (the baseline always is)."""
+    confidence: float = 0.95
+    """Level of the verdict's paired t intervals: a penalty "helped" when its whole interval of test
+    gains over no regularization, on the paired confirmation seeds, lies above 0."""
     points_to_evaluate: List[Dict[str, Any]] = field(default_factory=list)
     """Your own known configs to try first; each must lie inside the space."""
     article_points: bool = True
@@ -262,6 +265,8 @@ def _validate_search(s: SearchConfig) -> None:
              "use e.g. search.startup_trials=8")
     _require(s.confirm_seeds >= 0, "search.confirm_seeds", f"must be >= 0, got {s.confirm_seeds}",
              "use e.g. search.confirm_seeds=3, or 0 to skip confirmation")
+    _require(0.5 <= s.confidence < 1.0, "search.confidence", f"must be in [0.5, 1), got {s.confidence}",
+             "use e.g. search.confidence=0.95 (a 95% interval)")
     _require(s.confirm_top >= 1, "search.confirm_top", f"must be >= 1, got {s.confirm_top}",
              "use e.g. search.confirm_top=1 (turn confirmation off with search.confirm_seeds=0)")
     _require(len(s.objectives) > 0 and len(set(s.objectives)) == len(s.objectives)

@@ -2,10 +2,13 @@
 
 One trial is one draw: on a validation split of a few hundred examples, two configs that differ by
 one example cannot be told apart. So the summary groups the completed trials of each config (the
-search trial and its confirmation runs), ranks configs by their mean, and treats two configs as equal
-when their difference is within ``NOISE_Z`` standard errors. Among configs equal to the best within
-noise, the simplest wins: no regularization first, then the smallest λ (the tuning playbook's
-preference for the least intervention that does the job).
+search trial and its confirmation runs) and ranks configs by their mean. Two configs are equal unless
+the best is ahead beyond noise: where they share two or more confirmation seeds, unless the paired
+t interval of their validation differences (``sweep.paired``) lies above 0; where they do not (one
+seed each, before confirmation), unless the gap exceeds ``NOISE_Z`` binomial standard errors of the
+split, a rough floor that knows nothing of seed-to-seed noise. Among configs equal to the best, the
+simplest wins: no regularization first, then the smallest λ (the tuning playbook's preference for
+the least intervention that does the job).
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 
+from sweep.paired import paired_difference
 from trainables import names
 
-#: Standard errors a difference must exceed to count as real (about 95% two-sided).
+#: Binomial standard errors a gap between one-seed configs must exceed to count as real (the rough
+#: floor for configs that share no confirmation seeds; paired seeds use a t interval instead).
 NOISE_Z = 2.0
+#: The confidence level of the paired intervals when the caller gives none (``search.confidence``).
+DEFAULT_CONFIDENCE = 0.95
 #: The params that identify a config (the seed does not).
 CONFIG_KEYS = (names.REGULARIZER, names.PLACEMENT, names.LAMBDA, names.L1_RATIO)
 #: Columns of the per-config table, in display order.
@@ -45,6 +53,31 @@ def regularizer_name(reg: str) -> str:
     return _REG_NAMES.get(reg, reg)
 
 
+def _key(value: Any) -> str:
+    """A config value as a printable key: NaN never equals NaN, and a numpy float prints otherwise
+    than the same Python float."""
+    if value is None or pd.isna(value):
+        return "-"
+    return repr(float(value)) if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) \
+        else str(value)
+
+
+def seed_values(table: pd.DataFrame, config: Any, metric: str, phase: Optional[str] = None) -> dict[int, float]:
+    """Seed -> ``metric`` of the completed trials of ``config`` (a row with the config keys), of
+    ``phase`` only when given: what paired comparisons line up."""
+    done = table[table[names.COL_STATE] == names.STATE_COMPLETED]
+    if phase is not None:
+        done = done[done[names.COL_PHASE] == phase]
+    wanted = tuple(_key(config.get(k) if hasattr(config, "get") else config[k]) for k in CONFIG_KEYS)
+    out: dict[int, float] = {}
+    for _, row in done.iterrows():
+        if tuple(_key(row.get(k)) for k in CONFIG_KEYS) == wanted:
+            value = pd.to_numeric(row.get(metric), errors="coerce")
+            if not pd.isna(value):
+                out[int(row[names.SEED])] = float(value)
+    return out
+
+
 def config_stats(table: pd.DataFrame) -> pd.DataFrame:
     """One row per config over its completed trials: seeds, mean and sd of val and test accuracy,
     ranked by mean validation accuracy (best first)."""
@@ -52,7 +85,7 @@ def config_stats(table: pd.DataFrame) -> pd.DataFrame:
     if done.empty:
         return pd.DataFrame(columns=list(STATS_COLUMNS))
     for key in CONFIG_KEYS:  # NaN never equals NaN: group on a printable key instead
-        done[f"_k_{key}"] = done[key].map(lambda v: "-" if v is None or pd.isna(v) else repr(v))
+        done[f"_k_{key}"] = done[key].map(_key)
     rows = []
     for _, group in done.groupby([f"_k_{k}" for k in CONFIG_KEYS], sort=False):
         first = group.iloc[0]
@@ -100,16 +133,28 @@ def simplicity(row: Any) -> tuple[int, float]:
     return (1, float(row[names.LAMBDA]))
 
 
-def recommend(stats: pd.DataFrame, n_val: int, candidates: Optional[pd.DataFrame] = None) -> Optional[pd.Series]:
-    """The config to recommend: among ``candidates`` (default: every config), those whose mean
-    validation accuracy is within noise of the best; of those, the simplest."""
+def recommend(stats: pd.DataFrame, n_val: int, candidates: Optional[pd.DataFrame] = None,
+              table: Optional[pd.DataFrame] = None, confidence: float = DEFAULT_CONFIDENCE) -> Optional[pd.Series]:
+    """The config to recommend: among ``candidates`` (default: every config), those the best does
+    not beat beyond noise (``tied``); of those, the simplest."""
     pool = stats if candidates is None else candidates
     if pool.empty:
         return None
     best = pool.iloc[int(pool["val_mean"].to_numpy().argmax())]
-    tied = [row for _, row in pool.iterrows()
-            if best["val_mean"] - row["val_mean"] <= NOISE_Z * diff_se(best, row, "val", n_val)]
-    return min(tied, key=simplicity)
+    return min((row for _, row in pool.iterrows() if tied(best, row, n_val, table, confidence)), key=simplicity)
+
+
+def tied(best: Any, row: Any, n_val: int, table: Optional[pd.DataFrame] = None,
+         confidence: float = DEFAULT_CONFIDENCE) -> bool:
+    """``best`` does not beat ``row`` on validation beyond noise: on two or more shared confirmation
+    seeds, the paired t interval of ``best - row`` reaches 0; otherwise the gap is within
+    ``NOISE_Z`` binomial standard errors of the split."""
+    if table is not None:
+        diff = paired_difference(seed_values(table, best, names.VAL_ACCURACY, names.PHASE_CONFIRM),
+                                 seed_values(table, row, names.VAL_ACCURACY, names.PHASE_CONFIRM), confidence)
+        if diff.n >= 2:
+            return not diff.above_zero
+    return best["val_mean"] - row["val_mean"] <= NOISE_Z * diff_se(best, row, "val", n_val)
 
 
 def confirmed(stats: pd.DataFrame, seeds: int) -> pd.DataFrame:
@@ -117,15 +162,17 @@ def confirmed(stats: pd.DataFrame, seeds: int) -> pd.DataFrame:
     return stats if seeds <= 1 else stats[stats["n_seeds"] >= seeds]
 
 
-def choose(stats: pd.DataFrame, n_val: int, seeds: int) -> tuple[Optional[pd.Series], Optional[pd.Series]]:
+def choose(stats: pd.DataFrame, n_val: int, seeds: int, table: Optional[pd.DataFrame] = None,
+           confidence: float = DEFAULT_CONFIDENCE) -> tuple[Optional[pd.Series], Optional[pd.Series]]:
     """The recommendation and the best penalized config, both among the confirmed configs (all
-    configs when none is confirmed); the verdict states the latter's gain when the former is none."""
+    configs when none is confirmed); the verdict states the latter's gain when the former is none.
+    With ``table``, configs that share confirmation seeds are compared pairwise (``tied``)."""
     pool = confirmed(stats, seeds)
     if pool.empty:
         pool = stats
     penalized = pool[pool[names.REGULARIZER] != names.NONE]
-    return (recommend(stats, n_val, pool) if not pool.empty else None,
-            recommend(stats, n_val, penalized) if not penalized.empty else None)
+    return (recommend(stats, n_val, pool, table, confidence) if not pool.empty else None,
+            recommend(stats, n_val, penalized, table, confidence) if not penalized.empty else None)
 
 
 def to_confirm(stats: pd.DataFrame, top: int) -> pd.DataFrame:

@@ -87,6 +87,9 @@ def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcom
         _say(f"data {data.name}: " + ", ".join(f"{k} {v}" for k, v in data.sizes().items())
              + f", {data.n_classes} classes" + (f", examples of shape {tuple(data.x_train.shape[1:])}"
                                                  if not data.pixels else ""))
+        if tuner.collapse_off_for_data(cfg):
+            _say(f"data {data.name} has random labels, so every trial sits at chance: collapse detection is off "
+                 "(train.collapse_after=0)")
         if not cfg.console.verbose:
             go_quiet(str(out_dir / LOG_DIR))
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # the summary says how to look
@@ -298,8 +301,9 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
     table = summary.trials_table(records)
     stats = ranking.config_stats(table)
     sizes = data.sizes()
-    rec_row, best_penalized = ranking.choose(stats, sizes["val"], cfg.search.confirm_seeds)
-    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search, sizes["test"])
+    rec_row, best_penalized = ranking.choose(stats, sizes["val"], cfg.search.confirm_seeds, table,
+                                             cfg.search.confidence)
+    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search)
     if rec_row is not None:
         best = summary.best_config(rec_row)
         best_metrics = {names.VAL_ACCURACY: float(rec_row["val_mean"]), names.TEST_ACCURACY: float(rec_row["test_mean"]),
@@ -315,7 +319,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
     files = [summary.write_csv(table, out_dir / RESULTS_CSV)]
     if best is not None:
         payload = {"sweep": name, "dataset": data.name, "config": best, **best_metrics, **extra,
-                   "verdict": verdict.headline, "gain_pp": verdict.gain_pp, "gain_se_pp": verdict.gain_se_pp,
+                   "verdict": verdict.headline, **verdict.gain_fields(),
                    "edge_note": note}
         (out_dir / BEST_CONFIG).write_text(json.dumps(payload, indent=2))
         files.append(out_dir / BEST_CONFIG)

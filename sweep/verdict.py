@@ -1,11 +1,13 @@
 """The verdict: the sweep's answer in plain words, with how much to trust it.
 
 It names the recommended regularizer, where and how strong, and its gain over no regularization in
-percentage points of test accuracy, with the standard error of that gain and the seeds behind it.
-A gain within ``NOISE_Z`` standard errors is never called an improvement: the verdict then says that
-no regularizer helped. Caveats follow: a gain within noise, a best λ on the edge of the range, a
-regularizer with too few finished trials to judge, and penalties that collapsed or diverged above
-some λ.
+percentage points of test accuracy: the mean of the per-seed differences over the confirmation seeds
+both were trained with (the search trial's own seed excluded), with Student's t interval at
+``search.confidence`` (``sweep.paired``). A penalty "helped" only when that whole interval lies above
+0, a one-sided test at level (1 + confidence) / 2. With fewer than two paired seeds no interval is
+given and nothing is called better. Caveats follow: a gain within noise, a best λ on the edge of the
+range, a regularizer with too few finished trials to judge, and penalties that collapsed or diverged
+above some λ.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any, Mapping, Optional
 import pandas as pd
 
 from sweep.config import SearchConfig
-from sweep.ranking import NOISE_Z, config_label, diff_se, regularizer_name
+from sweep.paired import PairedDifference, paired_difference
+from sweep.ranking import config_label, regularizer_name, seed_values
 from sweep.summary import lambda_edge_note
 from trainables import names
 
@@ -31,12 +34,23 @@ class Verdict:
 
     headline: str
     caveats: list[str] = field(default_factory=list)
-    gain_pp: Optional[float] = None
-    """Test accuracy of the recommendation minus the baseline's, in percentage points."""
-    gain_se_pp: Optional[float] = None
-    """Standard error of that gain, in percentage points."""
+    gain: Optional[PairedDifference] = None
+    """Test accuracy of the stated penalty minus the baseline's over their paired confirmation seeds."""
     helped: bool = False
-    """True only when a penalty beats the baseline by more than its noise."""
+    """True only when a penalty beats the baseline beyond noise: its whole interval is above 0."""
+
+    @property
+    def gain_pp(self) -> Optional[float]:
+        """The gain in percentage points of test accuracy."""
+        return None if self.gain is None else 100.0 * self.gain.mean
+
+    def gain_fields(self) -> dict[str, Any]:
+        """The gain as best_config.json holds it: pp, its interval, the level and the paired seeds."""
+        g = self.gain
+        finite = g is not None and g.n >= 2
+        return {"gain_pp": self.gain_pp, "gain_interval_pp": [100 * g.low, 100 * g.high] if finite else None,
+                "confidence": g.confidence if g is not None else None, "paired_seeds": g.n if g is not None else 0,
+                "helped": self.helped}
 
     def text(self) -> str:
         """The verdict as printed: the headline, then one line per caveat."""
@@ -58,7 +72,6 @@ def make_verdict(
     recommended: Optional[pd.Series],
     best_penalized: Optional[pd.Series],
     search: SearchConfig,
-    n_test: int,
 ) -> Verdict:
     """Build the verdict from the trial table, the per-config stats and the recommendation."""
     base = stats[stats[names.REGULARIZER] == names.NONE]
@@ -73,34 +86,38 @@ def make_verdict(
     if candidate is None:
         return Verdict(f"Only the baseline finished ({_acc(base_row)}): no regularizer could be compared.",
                        caveats)
-    gain = 100.0 * (float(candidate["test_mean"]) - float(base_row["test_mean"]))
-    se = 100.0 * diff_se(candidate, base_row, "test", n_test)
-    seeds = _seeds(candidate, base_row)
-    figure = f"{gain:+.1f} ± {se:.1f} pp test accuracy over no regularization ({seeds})"
-    helped = recommended[names.REGULARIZER] != names.NONE and gain > NOISE_Z * se
+    gain = paired_difference(seed_values(table, candidate, names.TEST_ACCURACY, names.PHASE_CONFIRM),
+                             seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM), search.confidence)
+    figure = f"{gain.words()} test accuracy over no regularization"
+    helped = recommended[names.REGULARIZER] != names.NONE and gain.above_zero
     if helped:
         edge = lambda_edge_note(recommended, search)
         caveats = ([edge] if edge else []) + caveats
-        return Verdict(f"{config_label(recommended)}: {figure}.", caveats, gain, se, True)
-    caveat = (f"the test gain ({gain:+.1f} pp) is within {NOISE_Z:g} standard errors ({NOISE_Z * se:.1f} pp): "
-              "more seeds (search.confirm_seeds) or a larger validation split would tell")
+        return Verdict(f"{config_label(recommended)}: {figure}.", caveats, gain, True)
+    caveat = _undecided_caveat(gain)
     if recommended[names.REGULARIZER] == names.NONE:
-        why = "its gain is within noise" if gain > 0 else "it does not beat no regularization"
+        why = ("its gain is within noise" if gain.mean > 0 else "it does not beat no regularization") \
+            if gain.n >= 2 else "too few paired seeds to tell"
         headline = (f"No regularizer helped: keep no regularization. The best penalty, {config_label(candidate)}, "
                     f"gives {figure}; {why}.")
     else:  # chosen on validation, but the held-out test split cannot tell it from the baseline
         headline = (f"No regularizer helped beyond noise. {config_label(recommended)} led on validation and is "
                     f"recommended, but it gives {figure}, within noise: expect about what no regularization gives.")
-    return Verdict(headline, [caveat] + caveats, gain, se, False)
+    return Verdict(headline, [caveat] + caveats, gain, False)
+
+
+def _undecided_caveat(gain: PairedDifference) -> str:
+    level = f"{100 * gain.confidence:g}%"
+    if gain.n < 2:
+        return (f"the gain rests on {gain.n} paired confirmation seed{'s' if gain.n != 1 else ''} (the search "
+                f"trial's own seed never counts: it was picked as the best), too few for a {level} interval: "
+                "set search.confirm_seeds=3 or more")
+    return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) "
+            "reaches 0: more paired seeds (search.confirm_seeds) or a larger validation split would tell")
 
 
 def _acc(row: Any) -> str:
     return f"test accuracy {float(row['test_mean']):.4f}"
-
-
-def _seeds(a: Any, b: Any) -> str:
-    na, nb = int(a["n_seeds"]), int(b["n_seeds"])
-    return f"{na} seeds each" if na == nb else f"{na} seeds against {nb}"
 
 
 def _collapse_caveats(table: pd.DataFrame) -> list[str]:

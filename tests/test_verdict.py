@@ -1,4 +1,7 @@
-"""Noise-aware ranking, the simplicity tie-break and every caveat of the verdict, on hand-made results."""
+"""Noise-aware ranking, the simplicity tie-break and every caveat of the verdict, on hand-made results.
+
+Each config runs a search trial (seed 0) and confirmation runs (seeds 1, 2, ...); the verdict's gain
+is paired over the confirmation seeds only."""
 
 from __future__ import annotations
 
@@ -38,8 +41,8 @@ def _runs(config: dict, vals: list[float], tests: list[float], state: str = name
 def _answer(records: list[TrialRecord], search: SearchConfig = SEARCH, seeds: int = 3):
     table = trials_table(records)
     stats = ranking.config_stats(table)
-    rec, best_pen = ranking.choose(stats, N_VAL, seeds)
-    return rec, make_verdict(table, stats, rec, best_pen, search, N_TEST)
+    rec, best_pen = ranking.choose(stats, N_VAL, seeds, table, search.confidence)
+    return rec, make_verdict(table, stats, rec, best_pen, search)
 
 
 def test_configs_are_ranked_by_their_mean_with_sd_and_seed_count():
@@ -71,19 +74,46 @@ def test_no_regularization_wins_a_tie_with_a_penalty():
     assert not verdict.helped
     assert verdict.headline.startswith("No regularizer helped")
     assert "L2 on activity, λ=0.01" in verdict.headline, "it names the best penalty and its figure"
-    assert any("within" in c for c in verdict.caveats), "the within-noise caveat"
+    assert any("interval of the test gain" in c and "reaches 0" in c for c in verdict.caveats), "the undecided caveat"
     assert "keep no regularization" in verdict.headline
 
 
-def test_a_gain_beyond_noise_is_stated_with_its_error_and_seeds():
-    records = (_runs(NONE, [0.950, 0.952, 0.948], [0.955, 0.960, 0.950])
-               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.985, 0.987, 0.984], [0.972, 0.970, 0.974]))
-    rec, verdict = _answer(records)
+def test_a_gain_beyond_noise_is_stated_with_its_paired_interval_and_seeds():
+    records = (_runs(NONE, [0.950, 0.952, 0.948, 0.951], [0.955, 0.960, 0.950, 0.953])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.985, 0.987, 0.984, 0.986], [0.990, 0.972, 0.966, 0.967]))
+    rec, verdict = _answer(records, seeds=4)
     assert rec[names.REGULARIZER] == names.L2 and verdict.helped
-    assert verdict.gain_pp == pytest.approx(1.7, abs=1e-6)
-    assert verdict.headline.startswith("L2 on activity, λ=0.01: +1.7 ± ")
-    assert "pp test accuracy over no regularization (3 seeds each)" in verdict.headline
-    assert not any("within" in c for c in verdict.caveats)
+    # confirmation seeds 1-3 only: differences +1.2, +1.6, +1.4 pp (the search seed's +3.5 is the winner's curse)
+    assert verdict.gain_pp == pytest.approx(1.4, abs=1e-6)
+    assert verdict.gain.n == 3
+    t = 4.302652729911275  # Student's t, 2 degrees of freedom, 97.5%
+    half = t * 0.2 / 3 ** 0.5  # sd of (1.2, 1.6, 1.4) pp is 0.2
+    assert 100 * verdict.gain.low == pytest.approx(1.4 - half, abs=1e-6)
+    assert 100 * verdict.gain.high == pytest.approx(1.4 + half, abs=1e-6)
+    assert verdict.headline == (f"L2 on activity, λ=0.01: +1.4 pp (95% interval {1.4 - half:+.1f} to {1.4 + half:+.1f}, "
+                                "3 paired seeds) test accuracy over no regularization.")
+    assert not any("reaches 0" in c for c in verdict.caveats)
+    fields = verdict.gain_fields()
+    assert fields["paired_seeds"] == 3 and fields["confidence"] == 0.95 and fields["helped"] is True
+    assert fields["gain_interval_pp"] == pytest.approx([1.4 - half, 1.4 + half])
+
+
+def test_the_search_trial_never_counts_in_the_gain():
+    """A lucky search trial (+6 pp) with confirmation seeds that tie: no gain is claimed."""
+    records = (_runs(NONE, [0.95, 0.95, 0.95, 0.95], [0.90, 0.95, 0.951, 0.949])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.99, 0.99, 0.99, 0.99], [0.96, 0.951, 0.949, 0.950]))
+    _, verdict = _answer(records, seeds=4)
+    assert verdict.gain_pp == pytest.approx(0.0, abs=1e-6) and verdict.gain.n == 3
+    assert not verdict.helped
+
+
+def test_one_paired_seed_gives_no_interval_and_no_claim():
+    records = (_runs(NONE, [0.95, 0.95], [0.95, 0.95]) + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.99, 0.99],
+                                                               [0.99, 0.99]))
+    rec, verdict = _answer(records, seeds=2)
+    assert rec[names.REGULARIZER] == names.L2 and not verdict.helped, "+4 pp on one seed is not evidence"
+    assert "1 paired seed: too few for a 95% interval" in verdict.headline
+    assert any("search.confirm_seeds=3 or more" in c for c in verdict.caveats)
 
 
 def test_a_penalty_ahead_on_validation_but_within_noise_on_test_is_not_called_better():
@@ -118,8 +148,23 @@ def test_few_trials_and_collapse_caveats():
 
 
 def test_binomial_floor_keeps_one_seed_from_looking_certain():
+    """Configs with no shared confirmation seeds (one seed each) tie within 2 binomial standard errors."""
     one = {"n_seeds": 1, "val_mean": 0.97, "val_sd": float("nan")}
     other = {"n_seeds": 1, "val_mean": 0.968, "val_sd": float("nan")}
-    se = ranking.diff_se(one, other, "val", N_VAL)
-    assert se == pytest.approx((2 * 0.97 * 0.03 / N_VAL) ** 0.5, rel=0.02)
-    assert 0.97 - 0.968 < ranking.NOISE_Z * se, "one validation example apart is noise"
+    expected = (0.97 * 0.03 / N_VAL + 0.968 * 0.032 / N_VAL) ** 0.5
+    assert ranking.diff_se(one, other, "val", N_VAL) == pytest.approx(expected, rel=1e-9)
+    assert ranking.tied(one, other, N_VAL), "one validation example apart is noise"
+    far = {"n_seeds": 1, "val_mean": 0.90, "val_sd": float("nan")}
+    assert not ranking.tied(one, far, N_VAL), "7 points apart on 287 examples is not noise"
+
+
+def test_configs_that_share_confirmation_seeds_tie_on_their_paired_differences():
+    """Validation differences +0.3, +0.2, +0.4 pp at seeds 1-3: small, but paired they are consistent."""
+    a = _cfg(names.L2, names.ACTIVITY, 0.01)
+    b = _cfg(names.L2, names.ACTIVITY, 0.001)
+    table = trials_table(_runs(a, [0.970, 0.973, 0.972, 0.974], [0.9] * 4)
+                         + _runs(b, [0.970, 0.970, 0.970, 0.970], [0.9] * 4))
+    stats = ranking.config_stats(table)
+    best, other = stats.iloc[0], stats.iloc[1]
+    assert not ranking.tied(best, other, N_VAL, table), "paired: the best is ahead at every seed"
+    assert ranking.tied(best, other, N_VAL), "unpaired (binomial floor): within noise"

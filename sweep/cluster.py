@@ -73,7 +73,9 @@ def connect(cluster: ClusterConfig, modules: Sequence[Path] = (), quiet: bool = 
             print(f"regsweep: WARNING: {AUTH_MODE_ENV}=disabled is set, so the local Ray starts without token "
                   f"authentication: any local user can run code in it (unset {AUTH_MODE_ENV} to keep it on)",
                   file=sys.stderr, flush=True)
-        ray.init(runtime_env=worker_env(), include_dashboard=False, log_to_driver=not quiet,
+        # address="local": a Ray of its own, never whatever cluster /tmp/ray/ray_current_cluster names
+        # (a running `ray start` cluster, or a dead one, where ray.init() waited forever)
+        ray.init(address="local", runtime_env=worker_env(), include_dashboard=False, log_to_driver=not quiet,
                  logging_level=logging.ERROR if quiet else logging.WARNING)
     if quiet:  # Tune's own warnings (snapshot frequency, token auth) are for --verbose
         for logger in ("ray", "ray.tune", "ray.train"):

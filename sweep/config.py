@@ -54,6 +54,12 @@ class SearchConfig:
     are re-run with train.seed+1, +2, ... so the answer is a mean with a spread. 0 or 1 = off."""
     confirm_top: int = 1
     """How many of the best completed penalized configs are confirmed (the baseline always is)."""
+    confirm_max_seeds: int = 6
+    """The most seeds per confirmed config over all rounds, the search's own included: confirmation
+    adds one paired seed a round until the race is decided (sweep.sequential), at most this many."""
+    budget_epochs: int = 0
+    """Epochs the confirmation may bring the sweep's total to, at most: a round that would pass it is
+    not started (0 = no cap)."""
     confidence: float = 0.95
     """Level of the verdict's paired t intervals: a penalty "helped" when its whole interval of test
     gains over no regularization, on the paired confirmation seeds, lies above 0."""
@@ -265,6 +271,11 @@ def _validate_search(s: SearchConfig) -> None:
              "use e.g. search.startup_trials=8")
     _require(s.confirm_seeds >= 0, "search.confirm_seeds", f"must be >= 0, got {s.confirm_seeds}",
              "use e.g. search.confirm_seeds=3, or 0 to skip confirmation")
+    _require(s.confirm_seeds < 2 or s.confirm_max_seeds >= s.confirm_seeds, "search.confirm_max_seeds",
+             f"must be >= search.confirm_seeds ({s.confirm_seeds}), got {s.confirm_max_seeds}",
+             f"use e.g. search.confirm_max_seeds={max(6, s.confirm_seeds)} (equal to confirm_seeds: one fixed round)")
+    _require(s.budget_epochs >= 0, "search.budget_epochs", f"must be >= 0, got {s.budget_epochs}",
+             "use e.g. search.budget_epochs=400, or 0 for no cap")
     _require(0.5 <= s.confidence < 1.0, "search.confidence", f"must be in [0.5, 1), got {s.confidence}",
              "use e.g. search.confidence=0.95 (a 95% interval)")
     _require(s.confirm_top >= 1, "search.confirm_top", f"must be >= 1, got {s.confirm_top}",

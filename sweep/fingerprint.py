@@ -17,7 +17,7 @@ from sweep.space import L1_RATIO_MEANING, RegularizationSpace
 
 #: Keys that may change on resume (they do not change results).
 MAY_CHANGE = {"train.threads", "train.checkpoint_every", "search.max_concurrent_trials", "search.num_samples",
-              "data.matlab_zip", "data.url", "data.download"}
+              "data.matlab_zip", "data.url", "data.download", "search.confidence"}
 
 
 def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
@@ -34,7 +34,9 @@ def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
 
 #: Keys added after sweeps were already saved, with the value those sweeps had.
 ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "regularize.exclude": [],
-                               "data.path": None, "data.loader": None}
+                               "data.path": None, "data.loader": None,
+                               # sequential confirmation: a sweep saved before it resumes under its defaults
+                               "search.confirm_max_seeds": 6, "search.budget_epochs": 0}
 
 
 def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:

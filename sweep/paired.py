@@ -49,8 +49,11 @@ class PairedDifference:
                 f"{self.n} paired seeds)")
 
 
-def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float) -> PairedDifference:
-    """``a - b`` over the seeds (keys) both hold, with Student's t interval on the differences."""
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float,
+                      level: float | None = None) -> PairedDifference:
+    """``a - b`` over the seeds (keys) both hold, with Student's t interval on the differences.
+    ``level``: the interval's own confidence when it is one of several looks (``sweep.sequential``:
+    wider than ``confidence``, which stays the level the words state)."""
     from scipy import stats
 
     seeds = sorted(set(a) & set(b))
@@ -64,5 +67,5 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
     mean = float(diff.mean())
     if np.allclose(diff, diff[0], rtol=0.0, atol=1e-12):  # no spread at all: the interval is the point
         return PairedDifference(mean, mean, mean, n, confidence)
-    interval = stats.ttest_rel(x, y).confidence_interval(confidence_level=confidence)
+    interval = stats.ttest_rel(x, y).confidence_interval(confidence_level=level or confidence)
     return PairedDifference(mean, float(interval.low), float(interval.high), n, confidence)

@@ -175,13 +175,6 @@ def choose(stats: pd.DataFrame, n_val: int, seeds: int, table: Optional[pd.DataF
             recommend(stats, n_val, penalized, table, confidence) if not penalized.empty else None)
 
 
-def to_confirm(stats: pd.DataFrame, top: int) -> pd.DataFrame:
-    """The baseline plus the ``top`` best penalized configs, by mean validation accuracy."""
-    penalized = stats[stats[names.REGULARIZER] != names.NONE].head(top)
-    base = stats[stats[names.REGULARIZER] == names.NONE].head(1)
-    return pd.concat([base, penalized], ignore_index=True)
-
-
 def render_stats(stats: pd.DataFrame) -> str:
     """The per-config table for the terminal: mean ± sd (n seeds)."""
     if stats.empty:

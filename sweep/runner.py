@@ -16,6 +16,8 @@ import pandas as pd
 from sweep import cluster, ranking, summary, tracking, tuner
 from sweep.config import SweepConfig
 from sweep.plots import write_plots
+from sweep.confirmation import ConfirmOutcome, run_confirmation
+from sweep.interrupt import interrupt_guard
 from sweep.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
 from sweep.retry import DRIVER_MLFLOW_ENV
 from sweep.timings import (DATA_READY, FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE, Timeline,
@@ -144,6 +146,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
     info: Optional[TrackingInfo] = None
     writer: Optional[TrialRunWriter] = None
     grids: list[Any] = []
+    confirmed = ConfirmOutcome()
     try:
         preparing.result()
         res = cluster.cluster_summary()
@@ -176,13 +179,14 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         board = (open_board(name, grid_size(cfg), cfg.train.epochs, str(out_dir / LOG_DIR / TUNE_LOG))
                  if not cfg.console.verbose else None)
         try:
-            grids.append((names.PHASE_SEARCH, tune_run.fit()))
-            confirm = confirm_configs(cfg, summary.records_from_results(grids[0][1], names.PHASE_SEARCH,
-                                                                        cfg.train.seed))
-            if confirm:
-                if board is not None:
-                    board.add(len(confirm))
-                grids.append((names.PHASE_CONFIRM, _confirm(cfg, name, trainable, confirm, callbacks)))
+            with interrupt_guard() as interrupt:  # Ctrl-C: Tune saves its state; no confirmation, exit 130
+                grids.append((names.PHASE_SEARCH, tune_run.fit()))
+                interrupt.raise_if_interrupted()
+                confirmed = run_confirmation(
+                    cfg, name, trainable, summary.records_from_results(grids[0][1], names.PHASE_SEARCH, cfg.train.seed),
+                    callbacks, _say, on_round=board.add if board is not None else lambda n: None,
+                    after_round=interrupt.raise_if_interrupted)
+                grids.extend((names.PHASE_CONFIRM, grid) for grid in confirmed.grids)
         finally:
             close_board(name)
     except BaseException:
@@ -197,7 +201,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         cluster.disconnect(started)
     assert info is not None and writer is not None
     records = [rec for phase, grid in grids for rec in summary.records_from_results(grid, phase, cfg.train.seed)]
-    outcome = _summarize(cfg, name, out_dir, data, records, model, profile)
+    outcome = _summarize(cfg, name, out_dir, data, records, model, profile, confirmed)
     timeline.mark(SUMMARY_WRITTEN)
     _log_summary(cfg, info, writer, outcome, out_dir)
     timeline.mark(FINISHED)
@@ -260,35 +264,6 @@ def user_modules(cfg: SweepConfig) -> list[Path]:
     return [path] if path is not None else []
 
 
-def confirm_configs(cfg: SweepConfig, search_records: list[summary.TrialRecord]) -> list[dict[str, Any]]:
-    """The confirmation runs: the baseline and the ``search.confirm_top`` best penalized configs that
-    completed, each with seeds train.seed+1 .. train.seed+confirm_seeds-1. Deterministic in the search
-    results, so a resumed sweep asks for the same runs."""
-    if cfg.search.confirm_seeds <= 1:
-        return []
-    stats = ranking.config_stats(summary.trials_table(search_records))
-    runs = []
-    for _, row in ranking.to_confirm(stats, cfg.search.confirm_top).iterrows():
-        params = summary.best_config(row)
-        runs.extend({**params, names.SEED: cfg.train.seed + k} for k in range(1, cfg.search.confirm_seeds))
-    return runs
-
-
-def _confirm(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]],
-             callbacks: list[Any]) -> Any:
-    """Train the confirmation runs (or continue them after a crash) and return Ray's results."""
-    from ray import tune
-
-    confirm_name = tuner.confirm_name(name)
-    if cfg.resume and tune.Tuner.can_restore(tuner.experiment_path(cfg, confirm_name)):
-        _say(f"resuming the confirmation runs from {tuner.experiment_path(cfg, confirm_name)}")
-        return tuner.restore_tuner(cfg, confirm_name, trainable).fit()
-    n_configs = len({json.dumps({k: v for k, v in c.items() if k != names.SEED}, sort_keys=True) for c in configs})
-    _say(f"confirming {n_configs} config(s) with {cfg.search.confirm_seeds - 1} more seed(s) each: "
-         f"{len(configs)} runs x {cfg.train.epochs} epochs")
-    return tuner.build_confirm_tuner(cfg, name, trainable, configs, callbacks).fit()
-
-
 def grid_size(cfg: SweepConfig) -> int:
     """How many search trials the sweep runs (a grid runs its points, a search num_samples)."""
     if cfg.search.grid:
@@ -296,14 +271,15 @@ def grid_size(cfg: SweepConfig) -> int:
     return cfg.search.num_samples
 
 
-def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
-               records: list[summary.TrialRecord], model: ModelReport, profile: DataProfile) -> SweepOutcome:
+def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, records: list[summary.TrialRecord],
+               model: ModelReport, profile: DataProfile, confirmed: ConfirmOutcome) -> SweepOutcome:
     table = summary.trials_table(records)
     stats = ranking.config_stats(table)
     sizes = data.sizes()
     rec_row, best_penalized = ranking.choose(stats, sizes["val"], cfg.search.confirm_seeds, table,
                                              cfg.search.confidence)
-    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search)
+    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search, level=confirmed.level,
+                           notes=[confirmed.line()])
     if rec_row is not None:
         best = summary.best_config(rec_row)
         best_metrics = {names.VAL_ACCURACY: float(rec_row["val_mean"]), names.TEST_ACCURACY: float(rec_row["test_mean"]),
@@ -344,7 +320,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset,
     print()
     print(f"=== sweep {name}: {len(table)} trials "
           f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}), "
-          f"{int(table[names.COL_EPOCHS].sum()) if not table.empty else 0} epochs trained ===")
+          f"{summary.epochs_line(table, cfg.search.budget_epochs)} ===")
     print(summary.render_table(table))
     print(f"\n{model.line()}")
     print("\nper config (completed trials; mean ± sd over seeds):")

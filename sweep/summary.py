@@ -104,6 +104,17 @@ def best_trial(df: pd.DataFrame) -> Optional[pd.Series]:
     return None if usable.empty else usable.iloc[0]
 
 
+def epochs_line(table: pd.DataFrame, budget: int = 0) -> str:
+    """``290 epochs trained (search 190, confirmation 100; budget 300)``: what the sweep cost."""
+    if table.empty:
+        return "0 epochs trained"
+    epochs = pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").fillna(0)
+    by_phase = {phase: int(epochs[table[names.COL_PHASE] == phase].sum())
+                for phase in (names.PHASE_SEARCH, names.PHASE_CONFIRM)}
+    return (f"{int(epochs.sum())} epochs trained (search {by_phase[names.PHASE_SEARCH]}, confirmation "
+            f"{by_phase[names.PHASE_CONFIRM]}" + (f"; budget {budget}" if budget else "") + ")")
+
+
 def best_config(row: pd.Series) -> dict[str, Any]:
     """The contract params of a row, without the ones its regularizer does not use."""
     config: dict[str, Any] = {names.REGULARIZER: row[names.REGULARIZER]}

@@ -11,7 +11,7 @@ from sweep.config import SweepConfig
 from sweep.searcher import BASELINE_CONFIG, PruneAwareOptunaSearch, is_baseline
 from sweep.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
-from trainables.data import Dataset
+from trainables.data import SYNTHETIC, Dataset
 from trainables.model_source import ModelSource
 from trainables.settings import TrainSettings
 from trainables.trainable import tune_trainable
@@ -19,8 +19,9 @@ from trainables.trainable import tune_trainable
 #: GPU share per trial when the config leaves it to us and the cluster has GPUs.
 AUTO_GPU_SHARE = 0.25
 #: Tune's driver settings: its result loggers are the ones ``_run_config`` names (JSON and CSV, not
-#: TensorBoard's, which cost the driver milliseconds per result and which nobody reads here).
-DRIVER_TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+#: TensorBoard's, which cost the driver milliseconds per result and which nobody reads here); its
+#: SIGINT handler off, since the launcher's own (``sweep.interrupt``) must know of a Ctrl-C.
+DRIVER_TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_DISABLE_SIGINT_HANDLER": "1"}
 #: Appended to a sweep's name for the Ray experiment of its confirmation runs.
 CONFIRM_SUFFIX = "-confirm"
 
@@ -54,12 +55,20 @@ def concurrent_trials(cfg: SweepConfig, cluster_cpus: float, cluster_gpus: float
     return max(1, fits)
 
 
+def collapse_off_for_data(cfg: SweepConfig) -> bool:
+    """True when the data's labels are random (``data=synthetic``) and the config leaves the collapse
+    check to its default: every trial sits at chance there, so the check would stop them all."""
+    return cfg.data.name == SYNTHETIC and cfg.train.collapse_after is None
+
+
 def trial_settings(cfg: SweepConfig) -> TrainSettings:
     """Training settings with TensorFlow's threads sized to the CPUs each trial gets, and the
-    collapse check at the scheduler's grace period unless the config sets it."""
+    collapse check at the scheduler's grace period unless the config sets it (off on throughput data)."""
     threads = cfg.train.threads or max(1, int(cfg.cluster.cpus_per_trial))
     collapse_after = cfg.train.collapse_after
-    if collapse_after is None:
+    if collapse_off_for_data(cfg):
+        collapse_after = 0
+    elif collapse_after is None:
         collapse_after = min(cfg.scheduler.grace_period, cfg.train.epochs)
     return replace(cfg.train, threads=threads, collapse_after=collapse_after)
 
@@ -135,12 +144,6 @@ def make_asha(cfg: SweepConfig) -> Any:
 def confirm_name(name: str) -> str:
     """The Ray experiment name of sweep ``name``'s confirmation runs."""
     return f"{name}{CONFIRM_SUFFIX}"
-
-
-def build_confirm_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]],
-                        callbacks: list[Any] | None = None) -> Any:
-    """A Tuner that trains each of ``configs`` (params plus a ``seed``) once, to the full budget."""
-    return build_grid_tuner(cfg, name, trainable, configs, callbacks, confirm_name(name))
 
 
 def build_grid_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[dict[str, Any]],

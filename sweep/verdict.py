@@ -38,6 +38,8 @@ class Verdict:
     """Test accuracy of the stated penalty minus the baseline's over their paired confirmation seeds."""
     helped: bool = False
     """True only when a penalty beats the baseline beyond noise: its whole interval is above 0."""
+    notes: list[str] = field(default_factory=list)
+    """Facts behind the answer (what confirmation trained, and why it stopped)."""
 
     @property
     def gain_pp(self) -> Optional[float]:
@@ -54,11 +56,12 @@ class Verdict:
 
     def text(self) -> str:
         """The verdict as printed: the headline, then one line per caveat."""
-        return "\n".join([self.headline, *(f"  caveat: {c}" for c in self.caveats)])
+        return "\n".join([self.headline, *(f"  {n}" for n in self.notes), *(f"  caveat: {c}" for c in self.caveats)])
 
     def markdown(self, sweep: str, sections: Optional[Mapping[str, str]] = None) -> str:
         """The verdict as ``verdict.md``, with ``sections`` (title -> text) after it."""
-        body = [f"# Verdict of sweep {sweep}", "", self.headline, ""]
+        body = [f"# Verdict of sweep {sweep}", "", self.headline, "", *(f"{n}." for n in self.notes),
+                *([""] if self.notes else [])]
         if self.caveats:
             body += ["Caveats:", "", *(f"- {c}" for c in self.caveats), ""]
         for title, text in (sections or {}).items():
@@ -72,8 +75,19 @@ def make_verdict(
     recommended: Optional[pd.Series],
     best_penalized: Optional[pd.Series],
     search: SearchConfig,
+    level: Optional[float] = None,
+    notes: Optional[list[str]] = None,
 ) -> Verdict:
-    """Build the verdict from the trial table, the per-config stats and the recommendation."""
+    """Build the verdict from the trial table, the per-config stats and the recommendation.
+    ``level``: the per-look confidence of a sequential confirmation (``sweep.sequential``), which
+    the gain's interval is computed at; ``notes``: lines the verdict shows under its headline."""
+    verdict = _verdict(table, stats, recommended, best_penalized, search, level)
+    verdict.notes = list(notes or [])
+    return verdict
+
+
+def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.Series],
+             best_penalized: Optional[pd.Series], search: SearchConfig, level: Optional[float]) -> Verdict:
     base = stats[stats[names.REGULARIZER] == names.NONE]
     caveats = _collapse_caveats(table) + _few_trials_caveats(table, search)
     if recommended is None:
@@ -87,7 +101,8 @@ def make_verdict(
         return Verdict(f"Only the baseline finished ({_acc(base_row)}): no regularizer could be compared.",
                        caveats)
     gain = paired_difference(seed_values(table, candidate, names.TEST_ACCURACY, names.PHASE_CONFIRM),
-                             seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM), search.confidence)
+                             seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM), search.confidence,
+                             level=level)
     figure = f"{gain.words()} test accuracy over no regularization"
     helped = recommended[names.REGULARIZER] != names.NONE and gain.above_zero
     if helped:
@@ -113,7 +128,7 @@ def _undecided_caveat(gain: PairedDifference) -> str:
                 f"trial's own seed never counts: it was picked as the best), too few for a {level} interval: "
                 "set search.confirm_seeds=3 or more")
     return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) "
-            "reaches 0: more paired seeds (search.confirm_seeds) or a larger validation split would tell")
+            "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger validation split would tell")
 
 
 def _acc(row: Any) -> str:

@@ -6,57 +6,21 @@ exit 2, although the cluster was running."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import uuid
-from pathlib import Path
-
 import pytest
 
-from tests.cli import launch, launch_env
-from tests.servers import free_port
+from tests.cli import launch
+from tests.ray_cluster import env_with_home as _env
+from tests.ray_cluster import token_cluster as ray_token_cluster
 
 pytestmark = pytest.mark.slow
 
 
-def _env(home: Path) -> dict[str, str]:
-    env = launch_env(HOME=str(home))
-    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
-        env.pop(key, None)  # a local ray.init earlier in this process sets RAY_AUTH_MODE=token
-    return env
-
-
 @pytest.fixture(scope="module")
 def token_cluster(tmp_path_factory):
-    """(address, home with the cluster's token) of a one-node `ray start --head` cluster with token
-    auth, stopped by its process group afterwards."""
+    """(address, home with the cluster's token) of a one-node `ray start --head` cluster with token auth."""
     home = tmp_path_factory.mktemp("home")
-    (home / ".ray").mkdir()
-    (home / ".ray" / "auth_token").write_text(uuid.uuid4().hex)
-    port = free_port()
-    env = {**_env(home), "RAY_AUTH_MODE": "token"}
-    log = open(home / "ray-start.log", "wb")
-    proc = subprocess.Popen(["ray", "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                             "--block"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    address = f"127.0.0.1:{port}"
-    try:
-        ready = subprocess.run(["ray", "status", f"--address={address}"], env=env, capture_output=True, text=True,
-                               timeout=120)
-        for _ in range(60):
-            if ready.returncode == 0:
-                break
-            ready = subprocess.run(["ray", "status", f"--address={address}"], env=env, capture_output=True,
-                                   text=True, timeout=120)
-        assert ready.returncode == 0, (home / "ray-start.log").read_text()[-3000:]
+    with ray_token_cluster(home) as address:
         yield address, home
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_the_launcher_joins_a_token_auth_cluster_with_the_token_at_hand(token_cluster, tmp_path):
@@ -83,3 +47,16 @@ def test_without_the_token_the_launcher_says_so_in_one_line(token_cluster, tmp_p
     assert "token" in errors[0] and "ray get-auth-token" in errors[0] and "RAY_AUTH_TOKEN" in errors[0]
     assert "InvalidAuthToken" not in proc.stdout + proc.stderr
     assert not (tmp_path / "ray_results").exists() and not (tmp_path / "mlflow.db").exists(), "nothing started"
+
+
+def test_a_local_sweep_runs_its_own_ray_beside_a_running_cluster(token_cluster, tmp_path):
+    """Without cluster.address the launcher starts a Ray of its own: before, ray.init() joined the
+    cluster that /tmp/ray/ray_current_cluster named, and waited forever once that cluster had died."""
+    from tests.ray_cluster import token_cluster as another_cluster
+
+    _, home = token_cluster
+    with another_cluster(tmp_path / "other", num_cpus=1):  # the newest `ray start`: ray_current_cluster names it
+        proc = launch(tmp_path, "data=digits", "search.num_samples=2", "train.epochs=1", "search.confirm_seeds=0",
+                      "name=local", env=_env(home), timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "regsweep: ray: 1 node(s), 2 CPUs" in proc.stdout, "its own Ray (the running cluster has 1 CPU)"

@@ -242,3 +242,31 @@ def test_outage_longer_than_the_limit_is_said_and_every_record_is_sent_when_the_
         assert int(child.data.tags[names.TAG_ATTEMPTS]) == 1, "the trial trained on through the outage"
         assert_full_history(client, child, epochs)
     assert not (tmp_path / "outputs" / "long-outage" / ".mlflow-pending.pkl").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_partial_sweep_as_killed_with_exit_130_and_resume_finishes_it(server, tmp_path):
+    """SIGINT to the launcher after its first finished trial: Tune used to catch it and return
+    normally, so the sweep ran its confirmation, wrote a summary as if complete, ended FINISHED, exit 0."""
+    uri, client = server
+    exp, epochs, n = "fault-ctrl-c", 3, 4
+    args = (*COMMON, "search.regularizers=[l2]", f"search.num_samples={n}", f"train.epochs={epochs}",
+            "search.confirm_seeds=2", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=ctrl-c")
+    log = tmp_path / "first.log"
+    proc = start(tmp_path, log, *args)
+    wait_for(lambda: ": completed, epoch" in log.read_text(errors="replace"), 400, "a finished trial", proc, log)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=300) == 130, log.read_text()[-4000:]
+    text = log.read_text(errors="replace")
+    assert "regsweep: interrupted; continue with the same command plus resume=true" in text
+    assert "confirming" not in text and "=== sweep ctrl-c" not in text, "no confirmation and no summary"
+    assert not (tmp_path / "outputs" / "ctrl-c" / "results.csv").exists()
+    parents, _ = runs_of(client, exp)
+    assert len(parents) == 1 and parents[0].info.status == "KILLED"
+
+    resumed = launch(tmp_path, *args, "resume=true")
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    parents, children = runs_of(client, exp)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert f"=== sweep ctrl-c: {n + 2} trials" in resumed.stdout, "the search, then the two confirmation runs"
+    assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == n + 2

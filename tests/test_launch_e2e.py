@@ -35,9 +35,12 @@ def test_launch_runs_a_tiny_digits_sweep_end_to_end(tmp_path):
 
 def test_confirm_seeds_reruns_the_best_config_and_the_baseline_with_new_seeds(tmp_path):
     proc = launch(tmp_path, "data=digits", "search.num_samples=3", "train.epochs=2", "train.batch_size=64",
-                  "scheduler=fifo", "search.confirm_seeds=2", "search.confirm_top=1", "name=conf")
+                  "scheduler=fifo", "search.confirm_seeds=2", "search.confirm_max_seeds=2", "search.confirm_top=1",
+                  "name=conf")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "confirming 2 config(s) with 1 more seed(s) each: 2 runs x 2 epochs" in proc.stdout
+    assert "confirming 1 candidate(s) against no regularization on paired seeds" in proc.stdout
+    assert "confirmation round 1: 2 runs x 2 epochs (seeds 1)" in proc.stdout
+    assert "confirmation round 2" not in proc.stdout, "search.confirm_max_seeds=2: one round"
     run_dir = tmp_path / "outputs" / "conf"
     table = pd.read_csv(run_dir / "results.csv")
     search = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
@@ -55,7 +58,8 @@ def test_confirm_seeds_reruns_the_best_config_and_the_baseline_with_new_seeds(tm
     assert best["n_seeds"] == 2, "the recommendation is a confirmed config"
     assert "± " in proc.stdout and "per config" in proc.stdout
     verdict = (run_dir / "verdict.md").read_text()
-    assert verdict.startswith("# Verdict of sweep conf") and "2 seeds each" in verdict
+    assert verdict.startswith("# Verdict of sweep conf") and "1 paired seed: too few for a 95% interval" in verdict
+    assert "confirmation: 1 paired seed of at most 1, 1 round" in verdict
     assert "verdict:" in proc.stdout
 
 

@@ -189,7 +189,7 @@ def run_stock(data_name: str, configs: int, epochs: int, out: Path, gpus_per_tri
 
     timeline = open_timeline("stock", time.time())
     data = load_dataset(DataSpec(name=data_name))
-    ray.init(include_dashboard=False)
+    ray.init(address="local", include_dashboard=False)
     try:
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(_stock_trainable, data=data, epochs=epochs),

@@ -117,7 +117,7 @@ def bench_scale(args: argparse.Namespace) -> int:
     launched = time.time()
     timeline = open_timeline(name, launched)
     os.environ.update(tuner.DRIVER_TUNE_ENV)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     uri = tracking.local_store_uri(out / f"store-{name}")
     (out / f"store-{name}").mkdir(exist_ok=True)
     with tracking.store_lock(uri):

@@ -115,7 +115,7 @@ def run_stock(data: Any, epochs: int, seed: int, num_samples: int, storage: Path
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         start = time.perf_counter()
         space = {

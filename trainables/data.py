@@ -27,7 +27,9 @@ import numpy as np
 from trainables.errors import DataError
 from trainables.tf_runtime import import_tensorflow_quietly
 
-DATASETS = ("emnist", "digits", "synthetic", "npz")
+#: The throughput data: random labels, so every trial sits at chance accuracy.
+SYNTHETIC = "synthetic"
+DATASETS = ("emnist", "digits", SYNTHETIC, "npz")
 EMNIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/matlab.zip"
 #: The cache file name ``extra_keras_datasets.emnist.load_data`` looks for in ``$KERAS_HOME/datasets``.
 EMNIST_LIBRARY_FNAME = "emnist_matlab.npz"
@@ -108,7 +110,7 @@ def load_dataset(spec: DataSpec) -> Dataset:
     elif spec.name == "digits":
         (x_tr, y_tr), (x_te, y_te) = load_digits_arrays(spec.seed)
         n_classes = 10
-    elif spec.name == "synthetic":
+    elif spec.name == SYNTHETIC:
         (x_tr, y_tr), (x_te, y_te) = make_synthetic_arrays(spec.seed)
         n_classes = EMNIST_CLASSES
     else:

@@ -57,9 +57,10 @@ class SearchConfig:
     confirm_max_seeds: int = 6
     """The most seeds per confirmed config over all rounds, the search's own included: confirmation
     adds one paired seed a round until the race is decided (sweep.sequential), at most this many."""
-    budget_epochs: int = 0
-    """Epochs the confirmation may bring the sweep's total to, at most: a round that would pass it is
-    not started (0 = no cap)."""
+    budget_epochs: Optional[int] = None
+    """Epochs the whole sweep may train, search and confirmation together: no trial or round starts
+    that could pass it. The search gets all but the first confirmation round's share. null =
+    num_samples x train.epochs (what the search would train without early stopping); 0 = no cap."""
     confidence: float = 0.95
     """Level of the verdict's paired t intervals: a penalty "helped" when its whole interval of test
     gains over no regularization, on the paired confirmation seeds, lies above 0."""
@@ -274,8 +275,9 @@ def _validate_search(s: SearchConfig) -> None:
     _require(s.confirm_seeds < 2 or s.confirm_max_seeds >= s.confirm_seeds, "search.confirm_max_seeds",
              f"must be >= search.confirm_seeds ({s.confirm_seeds}), got {s.confirm_max_seeds}",
              f"use e.g. search.confirm_max_seeds={max(6, s.confirm_seeds)} (equal to confirm_seeds: one fixed round)")
-    _require(s.budget_epochs >= 0, "search.budget_epochs", f"must be >= 0, got {s.budget_epochs}",
-             "use e.g. search.budget_epochs=400, or 0 for no cap")
+    _require(s.budget_epochs is None or s.budget_epochs >= 0, "search.budget_epochs",
+             f"must be >= 0, got {s.budget_epochs}",
+             "use e.g. search.budget_epochs=400, null for num_samples x train.epochs, or 0 for no cap")
     _require(0.5 <= s.confidence < 1.0, "search.confidence", f"must be in [0.5, 1), got {s.confidence}",
              "use e.g. search.confidence=0.95 (a 95% interval)")
     _require(s.confirm_top >= 1, "search.confirm_top", f"must be >= 1, got {s.confirm_top}",

@@ -86,10 +86,10 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
         runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset}
                 for offset in plan.new_seeds(k) for row in (base, *alive)]
         used = int(pd.to_numeric(summary.trials_table(records)[names.COL_EPOCHS], errors="coerce").sum())
-        budget = cfg.search.budget_epochs
+        budget = tuner.budget(cfg)
         if budget and used + len(runs) * cfg.train.epochs > budget:
             out.stopped = (f"search.budget_epochs={budget}: round {k + 1} needs {len(runs) * cfg.train.epochs} "
-                           f"epochs and {max(0, budget - used)} are left, so it was not started")
+                           f"epochs, only {max(0, budget - used)} left, so it was not started")
             break
         on_round(len(runs))
         if k == 0:

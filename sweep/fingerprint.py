@@ -36,7 +36,7 @@ def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
 ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "regularize.exclude": [],
                                "data.path": None, "data.loader": None,
                                # sequential confirmation: a sweep saved before it resumes under its defaults
-                               "search.confirm_max_seeds": 6, "search.budget_epochs": 0}
+                               "search.confirm_max_seeds": 6, "search.budget_epochs": None}
 
 
 def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:

@@ -147,6 +147,8 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
     writer: Optional[TrialRunWriter] = None
     grids: list[Any] = []
     confirmed = ConfirmOutcome()
+    notes: list[str] = []
+    """What the budget left undone, for the verdict."""
     try:
         preparing.result()
         res = cluster.cluster_summary()
@@ -182,6 +184,12 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
             with interrupt_guard() as interrupt:  # Ctrl-C: Tune saves its state; no confirmation, exit 130
                 grids.append((names.PHASE_SEARCH, tune_run.fit()))
                 interrupt.raise_if_interrupted()
+                left = grid_size(cfg) - len(grids[0][1])
+                if left > 0 and not cfg.search.grid and tuner.search_budget(cfg):
+                    notes.append(f"search: {left} of {grid_size(cfg)} trials not started, since they could have "
+                                 f"taken the search past its share of the epoch budget ({tuner.search_budget(cfg)} "
+                                 f"of search.budget_epochs={tuner.budget(cfg)})")
+                    _say(notes[-1])
                 confirmed = run_confirmation(
                     cfg, name, trainable, summary.records_from_results(grids[0][1], names.PHASE_SEARCH, cfg.train.seed),
                     callbacks, _say, on_round=board.add if board is not None else lambda n: None,
@@ -201,7 +209,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         cluster.disconnect(started)
     assert info is not None and writer is not None
     records = [rec for phase, grid in grids for rec in summary.records_from_results(grid, phase, cfg.train.seed)]
-    outcome = _summarize(cfg, name, out_dir, data, records, model, profile, confirmed)
+    outcome = _summarize(cfg, name, out_dir, data, records, model, profile, confirmed, notes + [confirmed.line()])
     timeline.mark(SUMMARY_WRITTEN)
     _log_summary(cfg, info, writer, outcome, out_dir)
     timeline.mark(FINISHED)
@@ -272,14 +280,14 @@ def grid_size(cfg: SweepConfig) -> int:
 
 
 def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, records: list[summary.TrialRecord],
-               model: ModelReport, profile: DataProfile, confirmed: ConfirmOutcome) -> SweepOutcome:
+               model: ModelReport, profile: DataProfile, confirmed: ConfirmOutcome, notes: list[str]
+               ) -> SweepOutcome:
     table = summary.trials_table(records)
     stats = ranking.config_stats(table)
     sizes = data.sizes()
     rec_row, best_penalized = ranking.choose(stats, sizes["val"], cfg.search.confirm_seeds, table,
                                              cfg.search.confidence)
-    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search, level=confirmed.level,
-                           notes=[confirmed.line()])
+    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search, level=confirmed.level, notes=notes)
     if rec_row is not None:
         best = summary.best_config(rec_row)
         best_metrics = {names.VAL_ACCURACY: float(rec_row["val_mean"]), names.TEST_ACCURACY: float(rec_row["test_mean"]),
@@ -320,7 +328,7 @@ def _summarize(cfg: SweepConfig, name: str, out_dir: Path, data: Dataset, record
     print()
     print(f"=== sweep {name}: {len(table)} trials "
           f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}), "
-          f"{summary.epochs_line(table, cfg.search.budget_epochs)} ===")
+          f"{summary.epochs_line(table, tuner.budget(cfg))} ===")
     print(summary.render_table(table))
     print(f"\n{model.line()}")
     print("\nper config (completed trials; mean ± sd over seeds):")

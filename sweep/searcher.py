@@ -11,6 +11,10 @@ never trains a twin.
   a diverged or collapsed trial as COMPLETE with the worst possible value, an errored one as FAIL.
   In a multi-objective study (``search.objectives=[val_accuracy, sparsity]``) the same holds: a
   stopped trial is PRUNED with no values, which multi-objective TPE ranks below every completed one.
+- **An epoch budget.** With ``epoch_budget`` (the search's share of ``search.budget_epochs``), no
+  trial starts that could take the search past it: a running trial counts at its full budget until
+  it ends, an ended one at the epochs it trained. While a running trial may still free epochs (ASHA
+  stops it early), the next suggestion waits; once none is running and none fits, the search is over.
 - **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
   would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
   is invented) and replaced by a fresh proposal, a bounded number of times.
@@ -53,15 +57,36 @@ class PruneAwareOptunaSearch(OptunaSearch):
     Optuna space has any penalized config at all (False: the baseline is the only trial).
     """
 
-    def __init__(self, *args: Any, with_baseline: bool = True, searchable: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, with_baseline: bool = True, searchable: bool = True, epoch_budget: int = 0,
+                 epochs_per_trial: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._baseline_pending = with_baseline
         self._baseline_trials: set[str] = set()
         self._searchable = searchable
+        self._epoch_budget = epoch_budget
+        self._epochs_per_trial = epochs_per_trial
+        self._epochs: dict[str, int] = {}
+        """Trial id -> epochs trained so far, for every trial this searcher handed out."""
+        self._ended: set[str] = set()
+
+    def committed_epochs(self) -> int:
+        """What the handed-out trials may train at most: a running one its full budget, an ended one
+        what it trained."""
+        epochs, ended = getattr(self, "_epochs", {}), getattr(self, "_ended", set())
+        return sum(n if t in ended else self._epochs_per_trial for t, n in epochs.items())
+
+    def _over_budget(self) -> bool:
+        budget = getattr(self, "_epoch_budget", 0)
+        return bool(budget) and self.committed_epochs() + self._epochs_per_trial > budget
 
     def suggest(self, trial_id: str) -> Optional[Dict]:
         if trial_id in self._baseline_trials:
             return dict(BASELINE_CONFIG)
+        if trial_id not in getattr(self, "_epochs", {}):
+            if self._over_budget():  # wait while a running trial may still stop early and free epochs
+                return None if set(self._epochs) - self._ended else self.FINISHED
+            if hasattr(self, "_epochs"):
+                self._epochs[trial_id] = 0
         if self._baseline_pending:
             self._baseline_pending = False
             self._baseline_trials.add(trial_id)
@@ -123,13 +148,22 @@ class PruneAwareOptunaSearch(OptunaSearch):
         del self._ot_trials[trial_id]
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
+        self._count_epochs(trial_id, result)
         if trial_id in self._baseline_trials:
             return None
         return super().on_trial_result(trial_id, result)
 
+    def _count_epochs(self, trial_id: str, result: Optional[Dict]) -> None:
+        epochs = getattr(self, "_epochs", None)
+        if epochs is not None and trial_id in epochs and result and result.get(names.EPOCH) is not None:
+            epochs[trial_id] = max(epochs[trial_id], int(result[names.EPOCH]))
+
     def on_trial_complete(
         self, trial_id: str, result: Optional[Dict] = None, error: bool = False
     ) -> None:
+        self._count_epochs(trial_id, result)
+        if not error and hasattr(self, "_ended"):  # an errored trial is retried under the same id
+            self._ended.add(trial_id)
         if trial_id in self._baseline_trials:
             if error:  # Ray retries an errored trial under the same id: hand the baseline out again then
                 return None

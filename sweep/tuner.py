@@ -103,6 +103,8 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         study_name=name,
         with_baseline=cfg.search.baseline,
         searchable=space.searchable,
+        epoch_budget=search_budget(cfg),
+        epochs_per_trial=cfg.train.epochs,
     )
     scheduler: Any = make_asha(cfg) if cfg.scheduler.name == "asha" else FIFOScheduler()
     return tune.Tuner(
@@ -118,6 +120,24 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         ),
         run_config=_run_config(cfg, name, callbacks),
     )
+
+
+def budget(cfg: SweepConfig) -> int:
+    """The sweep's epoch budget (0: no cap): ``search.budget_epochs``, or by default what the search's
+    trials would train without early stopping (``num_samples x train.epochs``, a grid's own cost)."""
+    if cfg.search.budget_epochs is not None:
+        return int(cfg.search.budget_epochs)
+    return cfg.search.num_samples * cfg.train.epochs
+
+
+def search_budget(cfg: SweepConfig) -> int:
+    """The search's share of the budget: all of it less the first confirmation round, which every
+    answer needs (the baseline and ``confirm_top`` candidates at ``confirm_seeds - 1`` seeds)."""
+    total = budget(cfg)
+    if not total:
+        return 0
+    first_round = (1 + cfg.search.confirm_top) * max(0, cfg.search.confirm_seeds - 1) * cfg.train.epochs
+    return max(cfg.train.epochs, total - first_round)
 
 
 def make_asha(cfg: SweepConfig) -> Any:

@@ -270,3 +270,34 @@ def test_ctrl_c_ends_a_partial_sweep_as_killed_with_exit_130_and_resume_finishes
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert f"=== sweep ctrl-c: {n + 2} trials" in resumed.stdout, "the search, then the two confirmation runs"
     assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == n + 2
+
+
+@pytest.mark.slow
+def test_a_killed_launcher_resumes_in_the_middle_of_sequential_confirmation(server, tmp_path):
+    """Killed during confirmation round 2: the resume restores round 1 from Ray's state, finishes round 2
+    and goes on with the same decisions, into the same parent run."""
+    uri, client = server
+    exp, epochs = "fault-confirm-rounds", 2
+    # a near no-op candidate (λ=1e-5 on activity): a tie, so round 1 cannot decide and round 2 runs
+    args = (*COMMON, "search.regularizers=[l2]", "search.placements=[activity]", "search.num_samples=2",
+            "search.article_points=false", "search.lambda_low=1e-6",
+            "search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 1e-5}]",
+            f"train.epochs={epochs}", "search.confirm_seeds=3", "search.confirm_max_seeds=4",
+            "search.max_concurrent_trials=1", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=rounds")
+    log = tmp_path / "first.log"
+    proc = start(tmp_path, log, *args)
+    wait_for(lambda: "confirmation round 2" in log.read_text(errors="replace"), 600, "round 2", proc, log)
+    time.sleep(4)
+    assert kill_tree(proc) == -signal.SIGKILL
+
+    resumed = launch(tmp_path, *args, "resume=true")
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert "confirmation round 1" in resumed.stdout and "confirmation round 2" in resumed.stdout
+    table = pd.read_csv(tmp_path / "outputs" / "rounds" / "results.csv")
+    confirm = table[table[names.COL_PHASE] == names.PHASE_CONFIRM]
+    assert sorted(confirm[names.SEED].unique()) == [1, 2, 3], "round 1 (seeds 1, 2) and round 2 (seed 3)"
+    assert len(confirm) == 6 and (confirm[names.COL_EPOCHS] == epochs).all()
+    assert "confirmation: 3 paired seeds of at most 3, 2 rounds" in (tmp_path / "outputs" / "rounds" / "verdict.md").read_text()
+    parents, children = runs_of(client, exp)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == 2 + 6

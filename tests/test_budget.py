@@ -1,0 +1,54 @@
+"""The epoch budget: no search trial and no confirmation round starts that could take the sweep past
+``search.budget_epochs``; the search gets all but the first confirmation round's share."""
+
+from __future__ import annotations
+
+from sweep.compose import load_config
+from sweep.config import SearchConfig
+from sweep.searcher import PruneAwareOptunaSearch
+from sweep.space import RegularizationSpace, make_sampler
+from sweep.tuner import budget, search_budget
+from trainables import names
+
+
+def _searcher(epoch_budget: int, epochs: int = 25) -> PruneAwareOptunaSearch:
+    space = RegularizationSpace(SearchConfig())
+    return PruneAwareOptunaSearch(space=space, metric=names.OBJECTIVE, mode="max", sampler=make_sampler(0),
+                                  study_name="b", with_baseline=True, searchable=True, epoch_budget=epoch_budget,
+                                  epochs_per_trial=epochs)
+
+
+def _report(s: PruneAwareOptunaSearch, trial: str, epoch: int, finished: bool) -> None:
+    result = {names.OBJECTIVE: 0.9, names.EPOCH: epoch, names.FINISHED: float(finished), names.DIVERGED: 0.0,
+              "training_iteration": epoch}
+    s.on_trial_result(trial, result)
+    s.on_trial_complete(trial, result)
+
+
+def test_no_trial_starts_that_could_pass_the_search_budget():
+    s = _searcher(epoch_budget=100)
+    assert all(isinstance(s.suggest(f"t{i}"), dict) for i in range(4)), "4 x 25 = 100 fits"
+    assert s.committed_epochs() == 100
+    assert s.suggest("t4") is None, "a fifth could train 125: it waits while the others run"
+    _report(s, "t1", 5, finished=False)  # ASHA stopped it after 5 epochs: 20 are free again
+    assert s.committed_epochs() == 80 and s.suggest("t4") is None, "105 would still pass 100"
+    _report(s, "t2", 5, finished=False)
+    assert s.committed_epochs() == 60 and isinstance(s.suggest("t4"), dict)
+    assert s.suggest("t5") is None
+    for trial in ("t0", "t3", "t4"):
+        _report(s, trial, 25, finished=True)
+    assert s.committed_epochs() == 85
+    assert s.suggest("t5") == s.FINISHED, "nothing runs and nothing fits: the search is over"
+
+
+def test_without_a_budget_the_search_is_not_capped():
+    s = _searcher(epoch_budget=0)
+    assert all(isinstance(s.suggest(f"t{i}"), dict) for i in range(12))
+
+
+def test_the_default_budget_is_the_searchs_cost_without_early_stopping_less_the_first_round_for_the_search():
+    cfg = load_config(["search.num_samples=16", "train.epochs=25"])
+    assert budget(cfg) == 400
+    assert search_budget(cfg) == 400 - 2 * 2 * 25, "baseline + 1 candidate at 2 fresh seeds"
+    assert budget(load_config(["search.budget_epochs=0"])) == 0 and search_budget(load_config(["search.budget_epochs=0"])) == 0
+    assert budget(load_config(["search.budget_epochs=250"])) == 250

@@ -24,6 +24,8 @@ from trainables.regularizers import RegularizerSpec
 from trainables.settings import TrainSettings
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: The endings of the Ray experiment names a sweep gives its confirmation rounds (sweep.confirmation).
+_INTERNAL_NAME_RE = re.compile(r"-confirm(-\d+)?$")
 
 
 @dataclass
@@ -183,6 +185,11 @@ class SweepConfig:
                 f"{self.name!r} is not a usable sweep name",
                 "use letters, digits, '.', '_' or '-' (at most 100 characters)",
             )
+        if self.name is not None and _INTERNAL_NAME_RE.search(self.name):
+            raise ConfigError(
+                "name", f"{self.name!r} ends like the Ray experiments of a sweep's confirmation rounds "
+                "(<name>-confirm, <name>-confirm-2, ...), so it could share one with another sweep",
+                "pick a name that does not end in -confirm or -confirm-<number>")
         if self.resume and not self.name:
             raise ConfigError(
                 "resume", "resume=true needs the name of the sweep to continue",
@@ -344,12 +351,23 @@ def _validate_cluster(c: ClusterConfig) -> None:
                  "use cluster.address=auto on a cluster node, or head-host:6379 (ray:// is not supported)")
 
 
+def _has_credentials(uri: str) -> bool:
+    """True when a URI carries a user name or password before its host (``scheme://user:pass@host``)."""
+    authority = uri.split("://", 1)[1] if "://" in uri else uri
+    return "@" in authority.split("/", 1)[0]
+
+
 def _validate_tracking(tr: TrackingConfig) -> None:
     _require(bool(tr.experiment.strip()), "tracking.experiment", "is empty",
              "name the MLflow experiment, e.g. tracking.experiment=regsweep")
     _require(tr.max_outage_s > 0 and math.isfinite(tr.max_outage_s), "tracking.max_outage_s",
              f"must be > 0 seconds, got {tr.max_outage_s}", "use e.g. tracking.max_outage_s=300")
     if tr.uri is not None:
+        _require(not _has_credentials(tr.uri), "tracking.uri",
+                 "holds a user name or password (user:password@host): regsweep logs the URI as a param and in "
+                 "the command tag, where every MLflow user can read it",
+                 "drop them from the URI and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD in the "
+                 "launcher's environment")
         _require(re.match(r"^https?://[^/\s]+", tr.uri) is not None, "tracking.uri",
                  f"{tr.uri!r} is not an http(s):// server address",
                  "use e.g. tracking.uri=http://127.0.0.1:5000, or leave it unset for the local store (./mlflow.db)")

@@ -57,7 +57,8 @@ def _help_text() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
     launched = time.time()
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    # intermixed: a flag may stand anywhere among the overrides (data=digits --verbose name=x)
+    args = _parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
     try:
         if args.help:
             print(_help_text())

@@ -83,3 +83,26 @@ def test_fit_check_on_gpu_requests():
     check_trial_fits(nodes, 8, 1.0)
     with pytest.raises(UserError, match="gpus_per_trial=2"):
         check_trial_fits(nodes, 1, 2.0)
+
+
+def test_credentials_in_the_tracking_uri_are_refused_and_never_printed(tmp_path):
+    """They were logged as a param and in the command tag (readable by every MLflow user), printed
+    twice, and echoed in the preflight's error line."""
+    proc = launch(tmp_path, "data=digits", "tracking.uri=http://bob:s3cret-planted@127.0.0.1:5000", timeout=120)
+    line = assert_refused(proc, "tracking.uri", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    assert "s3cret-planted" not in proc.stdout + proc.stderr, line
+    assert_nothing_started(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["a-confirm", "a-confirm-2"])
+def test_a_name_that_reaches_an_internal_experiment_name_is_refused(tmp_path, name):
+    """``X-confirm`` shared a Ray experiment folder with sweep X's confirmation runs."""
+    proc = launch(tmp_path, "data=digits", f"name={name}", timeout=120)
+    assert_refused(proc, "name:", "-confirm")
+    assert_nothing_started(tmp_path)
+
+
+def test_a_flag_may_stand_between_overrides(tmp_path):
+    proc = launch(tmp_path, "data=digits", "--cfg", "name=flagged", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "name: flagged" in proc.stdout and "name: digits" in proc.stdout

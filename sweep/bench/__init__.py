@@ -4,5 +4,7 @@
 - ``overhead``: the wall time of the same grid as a plain Keras loop, a stock Ray Tune script and
   regsweep, with where regsweep's fixed costs go (``sweep.bench.overhead``);
 - ``scale``: the driver, searcher, scheduler and MLflow path with thousands of trivial trials
-  (``sweep.bench.scale``).
+  (``sweep.bench.scale``);
+- ``calibration`` and ``fidelity``: the verdict's false "helped" rate on real A/A trials, and how well
+  early-stopping rungs predict the full budget's order (``sweep.bench.calibration``).
 """

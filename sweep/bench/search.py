@@ -62,6 +62,10 @@ class MethodRun:
     """(epochs trained so far, test accuracy of the best-by-validation finished trial so far)."""
     quality: float = float("nan")
     """Mean test accuracy of ``answer`` over the retraining seeds."""
+    verdict: dict[str, Any] = field(default_factory=dict)
+    """regsweep only: helped, gain_pp, gain_interval_pp, paired_seeds (best_config.json)."""
+    epochs_search: int = 0
+    epochs_confirm: int = 0
 
 
 def _settings(epochs: int, seed: int, threads: int) -> Any:
@@ -158,9 +162,13 @@ def run_regsweep(data_name: str, epochs: int, seed: int, num_samples: int, workd
         raise RuntimeError(f"regsweep exited {proc.returncode}; see {workdir / f'{name}.log'}")
     best = json.loads((workdir / "outputs" / name / "best_config.json").read_text())
     table = pd.read_csv(workdir / "outputs" / name / "results.csv")
-    curve, _ = curve_from_experiments([workdir / "ray_results" / name, workdir / "ray_results" / f"{name}-confirm"],
-                                      epochs)
-    return MethodRun("regsweep", seed, best["config"], wall, int(table[names.COL_EPOCHS].sum()), curve)
+    rounds = sorted((workdir / "ray_results").glob(f"{name}-confirm*"))  # one experiment per confirmation round
+    curve, _ = curve_from_experiments([workdir / "ray_results" / name, *rounds], epochs)
+    by_phase = table.groupby(names.COL_PHASE)[names.COL_EPOCHS].sum()
+    return MethodRun("regsweep", seed, best["config"], wall, int(table[names.COL_EPOCHS].sum()), curve,
+                     verdict={k: best.get(k) for k in ("helped", "gain_pp", "gain_interval_pp", "paired_seeds")},
+                     epochs_search=int(by_phase.get(names.PHASE_SEARCH, 0)),
+                     epochs_confirm=int(by_phase.get(names.PHASE_CONFIRM, 0)))
 
 
 def curve_from_experiments(paths: Sequence[Path], max_epochs: int) -> tuple[list[tuple[int, float]], int]:
@@ -229,9 +237,22 @@ def summarize(runs: Sequence[MethodRun]) -> pd.DataFrame:
             "epochs_max": max(r.epochs for r in rs),
             "wall_s_median": statistics.median(r.wall_s for r in rs),
             "epochs_to_grid_best": ",".join("-" if e is None else str(e) for e in reach),
+            "epochs_search/confirm": ",".join(f"{r.epochs_search}/{r.epochs_confirm}" for r in rs)
+            if method == "regsweep" else "-",
+            "paired_seeds": ",".join(str(r.verdict.get("paired_seeds")) for r in rs) if method == "regsweep" else "-",
+            "verdicts": " | ".join(_verdict_words(r.verdict) for r in rs) if method == "regsweep" else "-",
             "answers": " | ".join(_key(r.answer) for r in rs),
         })
     return pd.DataFrame(rows)
+
+
+def _verdict_words(verdict: dict[str, Any]) -> str:
+    """``helped +0.9 [+0.4, +1.4]`` or ``not helped -0.1 [-1.0, +0.8]``."""
+    gain, interval = verdict.get("gain_pp"), verdict.get("gain_interval_pp")
+    words = "helped" if verdict.get("helped") else "not helped"
+    if gain is None:
+        return words
+    return words + f" {gain:+.1f}" + (f" [{interval[0]:+.1f}, {interval[1]:+.1f}]" if interval else "")
 
 
 def plot_curves(runs: Sequence[MethodRun], path: Path) -> Path:

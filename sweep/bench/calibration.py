@@ -1,0 +1,164 @@
+"""Calibration and rung fidelity on real trials: how often the verdict says "helped" when nothing
+helps, and whether early-stopping rungs keep the configs that win at the full budget.
+
+``python -m sweep.bench calibration [--seeds 20] [--epochs 25]``
+  Trains the baseline and a no-op penalty (L2 on the bias, λ=1e-5) at each weight seed 1..N with the
+  plain loop, then replays the verdict's sequential confirmation (``sweep.sequential``) on resamples
+  of those seeds: the rate of false "helped" at the default level, and at a single fixed look.
+
+``python -m sweep.bench fidelity [--configs 16] [--epochs 25] [--rungs 5,20]``
+  Trains the article's 8 configs plus seeded draws from the default space to the full budget,
+  recording validation accuracy every epoch. At each rung it reports Spearman's rank correlation
+  (``scipy.stats.spearmanr``) between the order there and the order at the full budget, and which
+  configs that an ASHA-like rule would stop there (all but the top 1/reduction_factor) finish in the
+  top 3.
+
+Both write JSON and Markdown to ``--out`` and print their table. Benchmarks, not tests: each takes
+5-10 minutes on 2 cores with digits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sweep.bench.search import ARTICLE_GRID, _key, _settings
+from trainables import names
+
+NO_OP = {names.REGULARIZER: names.L2, names.PLACEMENT: names.BIAS, names.LAMBDA: 1e-5}
+
+
+def _final(data: Any, config: dict[str, Any], epochs: int, seed: int, history: list[float] | None = None) -> dict:
+    from trainables.trainable import run_trial
+
+    def report(metrics: dict[str, float], ckpt: Any) -> None:
+        if history is not None:
+            history.append(float(metrics[names.VAL_ACCURACY]))
+
+    return run_trial(config, data, _settings(epochs, seed, 2), report=report)
+
+
+def bench_calibration(args: argparse.Namespace) -> int:
+    """The A/A rate of the verdict's sequential confirmation on real digits trials."""
+    from sweep.paired import paired_difference
+    from sweep.sequential import Plan, look_confidence
+    from trainables.data import DataSpec, load_dataset
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(DataSpec(name=args.data))
+    base, noop = {}, {}
+    for seed in range(1, args.seeds + 1):
+        base[seed] = float(_final(data, {names.REGULARIZER: names.NONE}, args.epochs, seed)[names.TEST_ACCURACY])
+        noop[seed] = float(_final(data, NO_OP, args.epochs, seed)[names.TEST_ACCURACY])
+        print(f"bench: seed {seed}: none {base[seed]:.4f}, no-op {noop[seed]:.4f}", flush=True)
+    plan = Plan.from_search(3, 6)
+    level = look_confidence(plan.looks, 0.95)
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, looks, at in (("sequential (default)", plan.looks, level), ("one look at 2 seeds", (2,), 0.95),
+                             ("one look at 5 seeds", (5,), 0.95)):
+        helped = used = 0
+        for _ in range(args.resamples):
+            order = rng.permutation(sorted(base))[: looks[-1]]
+            seeds_used = looks[-1]
+            for n in looks:
+                d = paired_difference({s: noop[s] for s in order[:n]}, {s: base[s] for s in order[:n]}, 0.95,
+                                      level=at)
+                if d.decided:
+                    helped += d.above_zero
+                    seeds_used = n
+                    break
+            used += seeds_used
+        rows.append({"procedure": label, "resamples": args.resamples, "helped_rate": helped / args.resamples,
+                     "mean_paired_seeds": used / args.resamples})
+    diffs = np.array([noop[s] - base[s] for s in sorted(base)])
+    table = pd.DataFrame(rows)
+    meta = {"data": args.data, "epochs": args.epochs, "seeds": args.seeds, "no_op": NO_OP,
+            "differences_pp": (100 * diffs).round(3).tolist(), "identical_seeds": int((diffs == 0).sum())}
+    (out / "calibration.json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
+    (out / "calibration.md").write_text(table.to_markdown(index=False))
+    print(table.to_string(index=False))
+    print(f"bench: per-seed differences (pp): {meta['differences_pp']}")
+    return 0
+
+
+def fidelity_configs(n: int, seed: int) -> list[dict[str, Any]]:
+    """The article's configs, then seeded draws from the default space, ``n`` in all."""
+    from sweep.config import SearchConfig
+    from sweep.space import RegularizationSpace
+
+    import optuna
+
+    configs = [dict(c) for c in ARTICLE_GRID][:n]
+    space = RegularizationSpace(SearchConfig())
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    seen = {_key(c) for c in configs}
+    while len(configs) < n:
+        trial = study.ask()
+        space(trial)  # define-by-run: the draw is in trial.params
+        study.tell(trial, 0.0)
+        config = {k: getattr(v, "value", v) for k, v in trial.params.items()}  # enums to their strings
+        if _key(config) not in seen:
+            seen.add(_key(config))
+            configs.append(config)
+    return configs
+
+
+def bench_fidelity(args: argparse.Namespace) -> int:
+    """Spearman's rank correlation between each rung's order and the full budget's, and the top-3
+    configs an ASHA-like rule would have stopped."""
+    from scipy import stats
+
+    from trainables.data import DataSpec, load_dataset
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(DataSpec(name=args.data))
+    curves: dict[str, list[float]] = {}
+    for config in fidelity_configs(args.configs, args.seed):
+        history: list[float] = []
+        _final(data, {**config}, args.epochs, 0, history)
+        curves[_key(config)] = history + [float("nan")] * (args.epochs - len(history))  # collapsed: stopped
+        print(f"bench: {_key(config)}: final val {history[-1]:.4f} after {len(history)} epochs", flush=True)
+    final = pd.Series({k: v[-1] for k, v in curves.items()}).fillna(0.0)
+    top3 = set(final.sort_values(ascending=False).index[:3])
+    rows = []
+    for rung in [int(r) for r in args.rungs.split(",")]:
+        at = pd.Series({k: v[rung - 1] for k, v in curves.items()}).fillna(0.0)
+        rho = stats.spearmanr(at.to_numpy(), final[at.index].to_numpy()).statistic
+        keep = max(1, int(len(at) / args.reduction_factor))
+        stopped = set(at.sort_values(ascending=False).index[keep:])
+        rows.append({"rung_epoch": rung, "configs": len(at), "spearman": round(float(rho), 3),
+                     "kept": keep, "top3_stopped": len(stopped & top3),
+                     "which": " | ".join(sorted(stopped & top3)) or "-"})
+    table = pd.DataFrame(rows)
+    (out / "fidelity.json").write_text(json.dumps({"curves": curves, "rows": rows}, indent=2, default=str))
+    (out / "fidelity.md").write_text(table.to_markdown(index=False))
+    print(table.to_string(index=False))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """The ``calibration`` and ``fidelity`` subcommands."""
+    cal = sub.add_parser("calibration", help="the verdict's false 'helped' rate on real A/A trials")
+    cal.add_argument("--seeds", type=int, default=20)
+    cal.add_argument("--epochs", type=int, default=25)
+    cal.add_argument("--resamples", type=int, default=2000)
+    cal.add_argument("--data", default="digits", choices=("digits", "emnist"))
+    cal.add_argument("--out", default="bench-results")
+    cal.set_defaults(run=bench_calibration)
+    fid = sub.add_parser("fidelity", help="rank correlation of early-stopping rungs with the full budget")
+    fid.add_argument("--configs", type=int, default=16)
+    fid.add_argument("--epochs", type=int, default=25)
+    fid.add_argument("--rungs", default="5,20")
+    fid.add_argument("--reduction-factor", type=float, default=4.0)
+    fid.add_argument("--seed", type=int, default=0)
+    fid.add_argument("--data", default="digits", choices=("digits", "emnist"))
+    fid.add_argument("--out", default="bench-results")
+    fid.set_defaults(run=bench_fidelity)

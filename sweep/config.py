@@ -62,7 +62,8 @@ class SearchConfig:
     budget_epochs: Optional[int] = None
     """Epochs the whole sweep may train, search and confirmation together: no trial or round starts
     that could pass it. The search gets all but the first confirmation round's share. null =
-    num_samples x train.epochs (what the search would train without early stopping); 0 = no cap."""
+    num_samples x train.epochs (what the search would train without early stopping) plus the first
+    confirmation round; 0 = no cap."""
     confidence: float = 0.95
     """Level of the verdict's paired t intervals: a penalty "helped" when its whole interval of test
     gains over no regularization, on the paired confirmation seeds, lies above 0."""

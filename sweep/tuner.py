@@ -122,22 +122,27 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
     )
 
 
+def first_round_epochs(cfg: SweepConfig) -> int:
+    """What the first confirmation round trains: the baseline and ``confirm_top`` candidates at
+    ``confirm_seeds - 1`` fresh seeds (0 without confirmation)."""
+    return (1 + cfg.search.confirm_top) * max(0, cfg.search.confirm_seeds - 1) * cfg.train.epochs
+
+
 def budget(cfg: SweepConfig) -> int:
     """The sweep's epoch budget (0: no cap): ``search.budget_epochs``, or by default what the search's
-    trials would train without early stopping (``num_samples x train.epochs``, a grid's own cost)."""
+    trials would train without early stopping (``num_samples x train.epochs``) plus the first
+    confirmation round. So by default the search never loses a trial to the budget, and rounds past
+    the first are paid from what early stopping saved."""
     if cfg.search.budget_epochs is not None:
         return int(cfg.search.budget_epochs)
-    return cfg.search.num_samples * cfg.train.epochs
+    return cfg.search.num_samples * cfg.train.epochs + first_round_epochs(cfg)
 
 
 def search_budget(cfg: SweepConfig) -> int:
     """The search's share of the budget: all of it less the first confirmation round, which every
-    answer needs (the baseline and ``confirm_top`` candidates at ``confirm_seeds - 1`` seeds)."""
+    answer needs (at least one trial's worth)."""
     total = budget(cfg)
-    if not total:
-        return 0
-    first_round = (1 + cfg.search.confirm_top) * max(0, cfg.search.confirm_seeds - 1) * cfg.train.epochs
-    return max(cfg.train.epochs, total - first_round)
+    return max(cfg.train.epochs, total - first_round_epochs(cfg)) if total else 0
 
 
 def make_asha(cfg: SweepConfig) -> Any:

@@ -46,9 +46,10 @@ def test_without_a_budget_the_search_is_not_capped():
     assert all(isinstance(s.suggest(f"t{i}"), dict) for i in range(12))
 
 
-def test_the_default_budget_is_the_searchs_cost_without_early_stopping_less_the_first_round_for_the_search():
+def test_the_default_budget_is_the_searchs_cost_without_early_stopping_plus_the_first_round():
     cfg = load_config(["search.num_samples=16", "train.epochs=25"])
-    assert budget(cfg) == 400
-    assert search_budget(cfg) == 400 - 2 * 2 * 25, "baseline + 1 candidate at 2 fresh seeds"
+    assert budget(cfg) == 400 + 2 * 2 * 25, "baseline + 1 candidate at 2 fresh seeds"
+    assert search_budget(cfg) == 400, "the default never cuts the search"
+    assert search_budget(load_config(["search.budget_epochs=300"])) == 300 - 100
     assert budget(load_config(["search.budget_epochs=0"])) == 0 and search_budget(load_config(["search.budget_epochs=0"])) == 0
     assert budget(load_config(["search.budget_epochs=250"])) == 250

@@ -2,9 +2,11 @@
 helps, and whether early-stopping rungs keep the configs that win at the full budget.
 
 ``python -m sweep.bench calibration [--seeds 20] [--epochs 25]``
-  Trains the baseline and a no-op penalty (L2 on the bias, λ=1e-5) at each weight seed 1..N with the
-  plain loop, then replays the verdict's sequential confirmation (``sweep.sequential``) on resamples
-  of those seeds: the rate of false "helped" at the default level, and at a single fixed look.
+  Trains the baseline and a no-op penalty (L2 on the bias, λ=1e-5) at each weight seed 1..N, and the
+  baseline again at seeds N+1..2N, with the plain loop. It then replays the verdict's sequential
+  confirmation (``sweep.sequential``) on resamples of those seeds for two A/A comparisons (the no-op
+  penalty paired with the baseline; the baseline against itself at other seeds): the rate of false
+  "helped" at the default level, and at a single fixed look.
 
 ``python -m sweep.bench fidelity [--configs 16] [--epochs 25] [--rungs 5,20]``
   Trains the article's 8 configs plus seeded draws from the default space to the full budget,
@@ -52,39 +54,47 @@ def bench_calibration(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(DataSpec(name=args.data))
-    base, noop = {}, {}
+    base, noop, other = {}, {}, {}
     for seed in range(1, args.seeds + 1):
         base[seed] = float(_final(data, {names.REGULARIZER: names.NONE}, args.epochs, seed)[names.TEST_ACCURACY])
         noop[seed] = float(_final(data, NO_OP, args.epochs, seed)[names.TEST_ACCURACY])
-        print(f"bench: seed {seed}: none {base[seed]:.4f}, no-op {noop[seed]:.4f}", flush=True)
+        other[seed] = float(_final(data, {names.REGULARIZER: names.NONE}, args.epochs,
+                                   seed + args.seeds)[names.TEST_ACCURACY])
+        print(f"bench: seed {seed}: none {base[seed]:.4f}, no-op {noop[seed]:.4f}, "
+              f"none at seed {seed + args.seeds} {other[seed]:.4f}", flush=True)
     plan = Plan.from_search(3, 6)
     level = look_confidence(plan.looks, 0.95)
     rng = np.random.default_rng(0)
     rows = []
-    for label, looks, at in (("sequential (default)", plan.looks, level), ("one look at 2 seeds", (2,), 0.95),
-                             ("one look at 5 seeds", (5,), 0.95)):
-        helped = used = 0
-        for _ in range(args.resamples):
-            order = rng.permutation(sorted(base))[: looks[-1]]
-            seeds_used = looks[-1]
-            for n in looks:
-                d = paired_difference({s: noop[s] for s in order[:n]}, {s: base[s] for s in order[:n]}, 0.95,
-                                      level=at)
-                if d.decided:
-                    helped += d.above_zero
-                    seeds_used = n
-                    break
-            used += seeds_used
-        rows.append({"procedure": label, "resamples": args.resamples, "helped_rate": helped / args.resamples,
-                     "mean_paired_seeds": used / args.resamples})
+    # two A/A comparisons: a penalty too weak to act, paired at the same seed (what the issue names);
+    # and the baseline against itself at other seeds (same config, independent seed noise: harder)
+    for pair, candidate in (("no-op penalty, paired seed", noop), ("baseline vs itself, other seed", other)):
+        for label, looks, at in (("sequential (default)", plan.looks, level), ("one look at 2 seeds", (2,), 0.95),
+                                 ("one look at 5 seeds", (5,), 0.95)):
+            helped = used = 0
+            for _ in range(args.resamples):
+                order = rng.permutation(sorted(base))[: looks[-1]]
+                seeds_used = looks[-1]
+                for n in looks:
+                    d = paired_difference({s: candidate[s] for s in order[:n]}, {s: base[s] for s in order[:n]},
+                                          0.95, level=at)
+                    if d.decided:
+                        helped += d.above_zero
+                        seeds_used = n
+                        break
+                used += seeds_used
+            rows.append({"comparison": pair, "procedure": label, "resamples": args.resamples,
+                         "helped_rate": helped / args.resamples, "mean_paired_seeds": used / args.resamples})
     diffs = np.array([noop[s] - base[s] for s in sorted(base)])
     table = pd.DataFrame(rows)
     meta = {"data": args.data, "epochs": args.epochs, "seeds": args.seeds, "no_op": NO_OP,
-            "differences_pp": (100 * diffs).round(3).tolist(), "identical_seeds": int((diffs == 0).sum())}
+            "differences_pp": (100 * diffs).round(3).tolist(), "identical_seeds": int((diffs == 0).sum()),
+            "self_differences_pp": (100 * np.array([other[s] - base[s] for s in sorted(base)])).round(3).tolist()}
     (out / "calibration.json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
     (out / "calibration.md").write_text(table.to_markdown(index=False))
     print(table.to_string(index=False))
-    print(f"bench: per-seed differences (pp): {meta['differences_pp']}")
+    print(f"bench: no-op minus baseline per seed (pp): {meta['differences_pp']}")
+    print(f"bench: baseline at other seeds minus baseline (pp): {meta['self_differences_pp']}")
     return 0
 
 

@@ -46,7 +46,9 @@ SPACE_FILE = "search_space.json"
 #: Under <output_dir>/<name>: the driver's TensorFlow start-up lines in the compact console mode.
 LOG_DIR = "logs"
 #: MLflow records the driver could not deliver before it stopped; a resume sends them first.
-PENDING_FILE = ".mlflow-pending.pkl"
+PENDING_FILE = ".mlflow-pending.jsonl"
+#: Where an earlier version kept them, as a pickle: never read (a pickle from shared storage runs code).
+OLD_PENDING_FILE = ".mlflow-pending.pkl"
 #: Figures of the best trial written to best_config.json and logged on the parent run as best_<name>.
 BEST_METRICS = (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY)
 
@@ -161,8 +163,12 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
         _say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {uri}")
         timeline.mark(MLFLOW_READY)
         writer = TrialRunWriter(info, example=model_input(data, data.x_val[:1]), fresh=not cfg.resume).start()
-        if writer.restore_saved(out_dir / PENDING_FILE):
+        if cfg.resume and writer.restore_saved(out_dir / PENDING_FILE):
             _say(f"mlflow: sending {len(writer.pending())} record(s) an earlier run could not deliver")
+        if cfg.resume and (out_dir / OLD_PENDING_FILE).exists():
+            _say(f"WARNING: {out_dir / OLD_PENDING_FILE} holds records an older regsweep could not deliver, as a "
+                 "pickle, which is not read (unpickling a shared file can run any code); resume with the older "
+                 "version to send them, or delete the file")
         callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg), source)), TimingRecorder(name)]
         if not cfg.console.verbose:
             callbacks.append(ConsoleView(name))

@@ -22,7 +22,9 @@ one thread (``TrialRunWriter``) delivers them through the one retry policy of ``
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,6 +74,29 @@ class Record:
     @property
     def what(self) -> str:
         return _WHAT[self.kind].format(trial=self.trial, epoch=self.epoch)
+
+
+def record_to_json(record: Record) -> dict[str, Any]:
+    """A record as plain data; its checkpoint (a ``tune.Checkpoint``) as the URI it lives at."""
+    data = {k: v for k, v in vars(record).items() if k != "checkpoint"}
+    ckpt = record.checkpoint
+    if ckpt is not None:
+        kind = getattr(getattr(ckpt, "filesystem", None), "type_name", "local")
+        data["checkpoint"] = ckpt.path if kind == "local" else f"{kind}://{ckpt.path}"
+    return data
+
+
+def record_from_json(data: Mapping[str, Any]) -> Record:
+    """The inverse of ``record_to_json``."""
+    fields = dict(data)
+    uri = fields.pop("checkpoint", None)
+    fields["metrics"] = [tuple(m) for m in fields.get("metrics", [])]
+    checkpoint = None
+    if uri:
+        from ray import tune
+
+        checkpoint = tune.Checkpoint(uri)
+    return Record(**fields, checkpoint=checkpoint)
 
 
 def start_record(trial_id: str, run_name: str, params: Mapping[str, Any]) -> Record:
@@ -156,22 +181,24 @@ class TrialRunWriter:
         return self.save_pending(keep_in)
 
     def save_pending(self, path: Path) -> int:
-        """Keep the undelivered records in ``path`` (for the next resume); return how many."""
-        import pickle
-
+        """Keep the undelivered records in ``path`` (for the next resume), as JSON lines that only the
+        launcher's user can read (0600): data, not a pickle, since output folders may be shared
+        (a bind mount in compose), and unpickling runs whatever code the file names. Return how many."""
         records = self.pending()
         if records:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(pickle.dumps(records))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                for record in records:
+                    out.write(json.dumps(record_to_json(record)) + "\n")
         return len(records)
 
     def restore_saved(self, path: Path) -> int:
         """Queue the records an earlier driver saved with ``save_pending``; return how many."""
-        import pickle
-
         if not path.exists():
             return 0
-        records = pickle.loads(path.read_bytes())
+        with open(path, encoding="utf-8") as saved:
+            records = [record_from_json(json.loads(line)) for line in saved if line.strip()]
         self.restore(records)
         path.unlink()
         return len(records)

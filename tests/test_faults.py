@@ -14,6 +14,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from sweep.runner import PENDING_FILE
 from tests.cli import launch, start, wait_for
 from tests.servers import free_port, mlflow_server
 from trainables import names
@@ -241,7 +242,7 @@ def test_outage_longer_than_the_limit_is_said_and_every_record_is_sent_when_the_
         assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
         assert int(child.data.tags[names.TAG_ATTEMPTS]) == 1, "the trial trained on through the outage"
         assert_full_history(client, child, epochs)
-    assert not (tmp_path / "outputs" / "long-outage" / ".mlflow-pending.pkl").exists()
+    assert not (tmp_path / "outputs" / "long-outage" / PENDING_FILE).exists()
 
 
 @pytest.mark.slow

@@ -343,3 +343,35 @@ def test_logging_a_model_keeps_stdout_and_draws_no_progress_bar(store, digits, t
     assert seen == [console], "the console's stdout stays in place while a model is logged"
     out = capfd.readouterr().out
     assert "━" not in out and "/step" not in out, out
+
+
+def test_undelivered_records_are_kept_as_private_json_lines_not_a_pickle(tmp_path):
+    """A pickle in a shared output folder (a bind mount in compose) runs code when a resume loads it."""
+    import stat
+
+    from ray import tune
+
+    from sweep.trial_runs import Record, TrialRunWriter, record_from_json, record_to_json
+
+    ckpt_dir = tmp_path / "ckpt"
+    ckpt_dir.mkdir()
+    records = [Record("start", "t1", run_name="L2 on activity", params={"lambda": 0.01}, attempt=1),
+               Record("epoch", "t1", epoch=3, metrics=[("val_accuracy", 0.9, 1700000000000)]),
+               Record("end", "t1", state="completed", checkpoint=tune.Checkpoint.from_directory(str(ckpt_dir)))]
+    for record in records:
+        back = record_from_json(record_to_json(record))
+        assert {k: v for k, v in vars(back).items() if k != "checkpoint"} == \
+            {k: v for k, v in vars(record).items() if k != "checkpoint"}
+    assert record_from_json(record_to_json(records[2])).checkpoint.path == str(ckpt_dir)
+
+    writer = TrialRunWriter.__new__(TrialRunWriter)  # only its queue: no MLflow behind it
+    writer._cond = __import__("threading").Condition()
+    writer._queue = list(records)
+    path = tmp_path / "out" / ".mlflow-pending.jsonl"
+    assert writer.save_pending(path) == 3
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_bytes()[:1] == b"{" and b"\x80" not in path.read_bytes()[:2], "JSON, not a pickle"
+    writer._queue = []
+    assert writer.restore_saved(path) == 3 and not path.exists()
+    assert [r.kind for r in writer._queue] == ["start", "epoch", "end"]
+    assert writer._queue[1].metrics == [("val_accuracy", 0.9, 1700000000000)]

@@ -8,10 +8,12 @@ raising ``ConfigError`` with the key, the problem and the fix.
 from __future__ import annotations
 
 import math
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from trainables import names
@@ -186,6 +188,11 @@ class SweepConfig:
                 f"{self.name!r} is not a usable sweep name",
                 "use letters, digits, '.', '_' or '-' (at most 100 characters)",
             )
+        _usable_dir("output_dir", self.output_dir)
+        if self.cluster.storage_path and "://" not in self.cluster.storage_path:
+            _usable_dir("cluster.storage_path", self.cluster.storage_path)
+        if self.search.confirm_seeds >= 2:
+            _validate_seed("train.seed", self.train.seed + max(self.search.confirm_seeds, self.search.confirm_max_seeds))
         if self.name is not None and _INTERNAL_NAME_RE.search(self.name):
             raise ConfigError(
                 "name", f"{self.name!r} ends like the Ray experiments of a sweep's confirmation rounds "
@@ -210,6 +217,7 @@ def _require(ok: bool, key: str, problem: str, fix: str) -> None:
 
 
 def _validate_data(data: DataSpec) -> None:
+    _validate_seed("data.seed", data.seed)
     _require(data.name in DATASETS, "data", f"unknown dataset {data.name!r}",
              f"use one of data={', data='.join(DATASETS)}")
     if data.loader is not None:
@@ -233,7 +241,17 @@ def _validate_model(model: str, regularize: RegularizeConfig) -> None:
     _require(not both, "regularize.exclude", f"{both} is both included and excluded", "name it in one list only")
 
 
+#: NumPy's and Keras' seeds are unsigned 32-bit integers.
+SEED_MAX = 2**32 - 1
+
+
+def _validate_seed(key: str, seed: int) -> None:
+    _require(0 <= seed <= SEED_MAX, key, f"must be in [0, {SEED_MAX}], got {seed}", f"use e.g. {key}=0")
+
+
 def _validate_train(t: TrainSettings) -> None:
+    _validate_seed("train.seed", t.seed)
+    # confirmation seeds go up to train.seed + confirm_max_seeds - 1: checked in validate()
     _require(t.epochs >= 1, "train.epochs", f"must be >= 1, got {t.epochs}", "use e.g. train.epochs=25")
     _require(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}",
              "use e.g. train.batch_size=250")
@@ -252,6 +270,10 @@ def _validate_train(t: TrainSettings) -> None:
 
 
 def _validate_search(s: SearchConfig) -> None:
+    _validate_seed("search.seed", s.seed)
+    _require(s.baseline or any(r != names.NONE for r in s.regularizers), "search.regularizers",
+             "lists only none and search.baseline=false, so the sweep has no trial to run",
+             "add a penalty (e.g. search.regularizers=[l2]) or set search.baseline=true")
     _require(s.num_samples >= 1, "search.num_samples", f"must be >= 1, got {s.num_samples}",
              "use e.g. search.num_samples=16")
     _require(len(s.regularizers) > 0, "search.regularizers", "the list is empty",
@@ -310,6 +332,9 @@ def _validate_point(s: SearchConfig, i: int, point: Dict[str, Any]) -> None:
         spec = RegularizerSpec.from_trial_config(point)
     except ConfigError as exc:
         raise ConfigError(key, exc.problem, exc.fix) from None
+    except (TypeError, ValueError):  # float('abc')
+        raise ConfigError(key, f"lambda and l1_ratio must be numbers, got {point.get(names.LAMBDA)!r} and "
+                          f"{point.get(names.L1_RATIO)!r}", "write e.g. lambda: 0.01") from None
     _require(spec.kind in s.regularizers, key, f"regularizer {spec.kind!r} is not in search.regularizers",
              "add it to search.regularizers or drop the point")
     if spec.kind == names.NONE:
@@ -337,6 +362,19 @@ def _validate_scheduler(sc: SchedulerConfig) -> None:
                  f"must be >= 2, got {sc.reduction_factor}", "use e.g. scheduler.reduction_factor=3")
 
 
+#: URI schemes of the pyarrow file systems Ray's storage_path works with.
+STORAGE_SCHEMES = frozenset({"s3", "gs", "gcs", "hdfs", "abfs", "abfss", "file"})
+
+
+def _usable_dir(key: str, path: str) -> None:
+    """``path`` is a folder, or can be made one: its nearest existing ancestor is a writable folder."""
+    target = Path(path).expanduser()
+    existing = next((p for p in (target, *target.parents) if p.exists()), None)
+    _require(existing is not None and existing.is_dir() and os.access(existing, os.W_OK), key,
+             f"{path!r} cannot hold a folder ({existing} is not a writable folder)",
+             f"point {key} at a folder you can write")
+
+
 def _validate_cluster(c: ClusterConfig) -> None:
     _require(c.cpus_per_trial > 0, "cluster.cpus_per_trial", f"must be > 0, got {c.cpus_per_trial}",
              "use e.g. cluster.cpus_per_trial=1")
@@ -346,6 +384,11 @@ def _validate_cluster(c: ClusterConfig) -> None:
                  "use e.g. cluster.gpus_per_trial=0.25 (four trials per GPU) or 0 for CPU only")
     _require(c.max_failures >= 0, "cluster.max_failures", f"must be >= 0, got {c.max_failures}",
              "use e.g. cluster.max_failures=2")
+    if c.storage_path and "://" in c.storage_path:
+        scheme = c.storage_path.split("://", 1)[0].lower()
+        _require(scheme in STORAGE_SCHEMES, "cluster.storage_path",
+                 f"{scheme}:// is not a storage Ray can use", f"use a shared path, or a URI with one of "
+                 f"{', '.join(s + '://' for s in sorted(STORAGE_SCHEMES))}")
     if c.address is not None:
         _require(c.address == "auto" or re.match(r"^[A-Za-z0-9._-]+:\d+$", c.address) is not None,
                  "cluster.address", f"{c.address!r} is not auto or host:port",

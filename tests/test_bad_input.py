@@ -106,3 +106,41 @@ def test_a_flag_may_stand_between_overrides(tmp_path):
     proc = launch(tmp_path, "data=digits", "--cfg", "name=flagged", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "name: flagged" in proc.stdout and "name: digits" in proc.stdout
+
+
+#: (overrides, key named in the line): values that gave a traceback and exit 1 (one key of each class:
+#: every seed, fraction, path and URI key is covered)
+TRACEBACKS_BEFORE = [
+    (["search.points_to_evaluate=[{regularizer: l2, placement: kernel_bias, lambda: abc}]"],
+     "search.points_to_evaluate[0]"),
+    (["output_dir=/dev/null"], "output_dir"),
+    (["output_dir=/dev/null/sub"], "output_dir"),
+    (["cluster.storage_path=/dev/null/state"], "cluster.storage_path"),
+    (["data.seed=-1"], "data.seed"),
+    (["train.seed=-1"], "train.seed"),
+    (["search.seed=-1"], "search.seed"),
+    (["train.seed=4294967295"], "train.seed"),  # its confirmation seeds would pass 2**32 - 1
+    (["data.val_split=0.9999"], "data.val_split"),
+    (["cluster.storage_path=bogus://x"], "cluster.storage_path"),
+    (["search.baseline=false", "search.regularizers=[none]"], "search.regularizers"),
+]
+
+
+@pytest.mark.parametrize("overrides,key", TRACEBACKS_BEFORE, ids=[" ".join(o) for o, _ in TRACEBACKS_BEFORE])
+def test_bad_values_that_gave_tracebacks_are_one_line_with_exit_2(tmp_path, overrides, key):
+    proc = launch(tmp_path, "data=digits", *overrides, timeout=180)
+    assert_refused(proc, key)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert_nothing_started(tmp_path)
+
+
+def test_a_valid_zip_holding_a_corrupt_mat_file(tmp_path, keras_home):
+    import zipfile
+
+    with zipfile.ZipFile(keras_home / "datasets" / "matlab.zip", "w") as zf:
+        zf.writestr("matlab/emnist-balanced.mat", b"MATLAB 5.0 MAT-file, but then nothing of the kind")
+    proc = launch(tmp_path, "data=emnist", "data.download=false", env=launch_env(KERAS_HOME=str(keras_home)),
+                  timeout=120)
+    assert_refused(proc, "does not hold a readable matlab/emnist-balanced.mat")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert_nothing_started(tmp_path)

@@ -137,6 +137,9 @@ def split_validation(
         raise DataError(f"val_split must be in (0, 1), got {val_split}", "set data.val_split=0.2")
     order = np.random.default_rng(seed).permutation(len(y))
     n_val = max(1, int(round(len(y) * val_split)))
+    if n_val >= len(y):
+        raise DataError(f"data.val_split={val_split} holds out all {len(y)} training examples for validation, "
+                        "leaving none to train on", "use a smaller data.val_split, e.g. 0.2")
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], x[val], y[val]
 
@@ -285,14 +288,18 @@ def _decode_emnist_zip(
             f"{zip_path} is not a valid zip file (a broken or partial EMNIST download)",
             f"delete {zip_path} and run again, or place a good matlab.zip there",
         )
+    from scipy.io.matlab import MatReadError
+
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
+    if not root.handlers:  # logging.basicConfig (which the library calls) does nothing when root has one
+        root.addHandler(logging.NullHandler())
     try:
         from extra_keras_datasets import emnist
 
         with _private_cwd():
             (x_tr, y_tr), (x_te, y_te) = emnist.load_data(type=emnist_type)
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, TypeError, IndexError) as exc:
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, TypeError, IndexError, MatReadError) as exc:
         raise DataError(
             f"{zip_path} does not hold a readable matlab/emnist-{emnist_type}.mat "
             f"({type(exc).__name__})",

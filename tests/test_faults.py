@@ -252,7 +252,8 @@ def test_ctrl_c_ends_a_partial_sweep_as_killed_with_exit_130_and_resume_finishes
     uri, client = server
     exp, epochs, n = "fault-ctrl-c", 3, 4
     args = (*COMMON, "search.regularizers=[l2]", f"search.num_samples={n}", f"train.epochs={epochs}",
-            "search.confirm_seeds=2", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=ctrl-c")
+            "search.confirm_seeds=2", "search.confirm_max_seeds=2", f"tracking.uri={uri}", f"tracking.experiment={exp}",
+            "name=ctrl-c")
     log = tmp_path / "first.log"
     proc = start(tmp_path, log, *args)
     wait_for(lambda: ": completed, epoch" in log.read_text(errors="replace"), 400, "a finished trial", proc, log)

@@ -8,7 +8,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sweep.config import ClusterConfig
 from trainables.errors import UserError
@@ -69,10 +69,9 @@ def connect(cluster: ClusterConfig, modules: Sequence[Path] = (), quiet: bool = 
     if cluster.address:
         _join(cluster.address, modules, quiet)
     else:
-        if os.environ.get(AUTH_MODE_ENV, "").lower() == "disabled":
-            print(f"regsweep: WARNING: {AUTH_MODE_ENV}=disabled is set, so the local Ray starts without token "
-                  f"authentication: any local user can run code in it (unset {AUTH_MODE_ENV} to keep it on)",
-                  file=sys.stderr, flush=True)
+        warning = local_auth_warning(os.environ)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         # address="local": a Ray of its own, never whatever cluster /tmp/ray/ray_current_cluster names
         # (a running `ray start` cluster, or a dead one, where ray.init() waited forever)
         ray.init(address="local", runtime_env=worker_env(), include_dashboard=False, log_to_driver=not quiet,
@@ -81,6 +80,15 @@ def connect(cluster: ClusterConfig, modules: Sequence[Path] = (), quiet: bool = 
         for logger in ("ray", "ray.tune", "ray.train"):
             logging.getLogger(logger).setLevel(logging.ERROR)
     return True
+
+
+def local_auth_warning(env: Mapping[str, str]) -> str | None:
+    """The line to print when an inherited ``RAY_AUTH_MODE=disabled`` would start a local Ray with
+    its token authentication off (Ray itself says nothing about it)."""
+    if env.get(AUTH_MODE_ENV, "").lower() != "disabled":
+        return None
+    return (f"regsweep: WARNING: {AUTH_MODE_ENV}=disabled is set, so the local Ray starts without token "
+            f"authentication: any local user can run code in it (unset {AUTH_MODE_ENV} to keep it on)")
 
 
 def _join(address: str, modules: Sequence[Path], quiet: bool) -> None:

@@ -55,3 +55,12 @@ def test_a_token_at_hand_turns_token_mode_on_after_ray_is_imported(tmp_path):
 def test_no_token_leaves_auth_off_and_an_explicit_mode_is_respected(tmp_path):
     assert _run(tmp_path) == "False None False", WHO
     assert _run(tmp_path, RAY_AUTH_TOKEN="a" * 32, RAY_AUTH_MODE="disabled") == "False disabled False", WHO
+
+
+def test_an_inherited_auth_mode_disabled_is_said_in_one_line():
+    from sweep.cluster import local_auth_warning
+
+    line = local_auth_warning({"RAY_AUTH_MODE": "disabled"})
+    assert line is not None and "\n" not in line and "RAY_AUTH_MODE=disabled" in line and "unset" in line
+    assert local_auth_warning({"RAY_AUTH_MODE": "DISABLED"}) is not None
+    assert local_auth_warning({}) is None and local_auth_warning({"RAY_AUTH_MODE": "token"}) is None

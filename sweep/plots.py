@@ -129,6 +129,18 @@ def _figure() -> Any:
     return Figure(figsize=(8, 5))
 
 
+def settle_canvas() -> None:
+    """Create (and drop) one Agg canvas before any other thread imports IPython. A canvas class
+    checks ``sys.modules`` for IPython the first time one is created (matplotlib caches the check
+    per class). Run while the MLflow writer thread was half-way through importing IPython (model
+    logging imports it), the check raised AttributeError on the partially initialized module, and
+    the sweep died at its summary. Called once, early, the check finds no IPython and never runs again."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    FigureCanvasAgg(Figure())
+
+
 def write_plots(df: pd.DataFrame, out_dir: Path, pruned_trials: Sequence[str] = ()) -> list[Path]:
     """Write the summary plots into ``out_dir`` and return their paths; the pruning curve is drawn for
     ``pruned_trials`` (the best and the Pareto-optimal ones) when there are any."""

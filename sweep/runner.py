@@ -15,7 +15,7 @@ import pandas as pd
 
 from sweep import cluster, ranking, summary, tracking, tuner
 from sweep.config import SweepConfig
-from sweep.plots import write_plots
+from sweep.plots import settle_canvas, write_plots
 from sweep.confirmation import ConfirmOutcome, run_confirmation
 from sweep.interrupt import interrupt_guard
 from sweep.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
@@ -143,6 +143,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
     source = model.source
     with ThreadPoolExecutor(1, thread_name_prefix="regsweep-mlflow-prepare") as pool:
         preparing = pool.submit(tracking.prepare_store)  # overlaps Ray's start-up
+        pool.submit(settle_canvas)  # before the writer thread can import IPython (sweep.plots)
         started = cluster.connect(cfg.cluster, user_modules(cfg), quiet=not cfg.console.verbose)
         timeline.mark(RAY_READY)
     info: Optional[TrackingInfo] = None

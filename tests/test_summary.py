@@ -120,3 +120,26 @@ def test_each_pruning_point_is_labelled_with_its_own_threshold_when_one_is_missi
     plots._pruning_plot(pd.DataFrame([row]), ["t1"], tmp_path / "p.png")
     labels = {text.get_text(): tuple(text.xy) for text in figures[0].axes[0].texts}
     assert labels == {f"{t:g}": (i / 10, 1 - i / 10) for i, t in enumerate(PRUNE_THRESHOLDS) if i > 0}
+
+
+def test_plots_survive_an_ipython_half_imported_by_another_thread_once_the_canvas_is_settled(tmp_path):
+    """Regression: a sweep died at its summary with "partially initialized module 'IPython' has no
+    attribute 'version_info'": the first Agg canvas checks sys.modules for IPython while the MLflow
+    writer thread was importing it. The launcher settles the canvas first (``settle_canvas``); the
+    control run shows the check fails on such a module."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys, types, pathlib; from sweep import plots; from sweep.summary import trials_table; "
+            "from tests.test_summary import RECORDS; settle = sys.argv[2] == 'settle'; "
+            "plots.settle_canvas() if settle else None; "
+            "sys.modules['IPython'] = types.ModuleType('IPython');"  # half-imported: no version_info yet
+            "plots.write_plots(trials_table(RECORDS), pathlib.Path(sys.argv[1])); print('drawn')")
+    settled = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a"), "settle"], capture_output=True,
+                             text=True, cwd=str(REPO))
+    assert settled.returncode == 0 and settled.stdout.strip() == "drawn", settled.stderr[-2000:]
+    control = subprocess.run([sys.executable, "-c", code, str(tmp_path / "b"), "no"], capture_output=True,
+                             text=True, cwd=str(REPO))
+    assert control.returncode != 0 and "version_info" in control.stderr

@@ -284,7 +284,7 @@ def test_a_killed_launcher_resumes_in_the_middle_of_sequential_confirmation(serv
     args = (*COMMON, "search.regularizers=[l2]", "search.placements=[activity]", "search.num_samples=2",
             "search.article_points=false", "search.lambda_low=1e-6",
             "search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 1e-5}]",
-            f"train.epochs={epochs}", "search.confirm_seeds=3", "search.confirm_max_seeds=4",
+            f"train.epochs={epochs}", "search.confirm_seeds=3", "search.confirm_max_seeds=4", "search.budget_epochs=0",
             "search.max_concurrent_trials=1", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=rounds")
     log = tmp_path / "first.log"
     proc = start(tmp_path, log, *args)

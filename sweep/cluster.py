@@ -121,7 +121,7 @@ def _join(address: str, modules: Sequence[Path], quiet: bool) -> None:
             f"the Ray cluster at cluster.address={address} refused this launcher's token authentication "
             + ("(the token here is not the cluster's)" if token_mode else "(no token here)"),
             "copy the head node's token (run `ray get-auth-token` there) into ~/.ray/auth_token on this "
-            f"machine, or set RAY_AUTH_TOKEN, and run again")
+            "machine, or set RAY_AUTH_TOKEN, and run again")
     reason = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
     raise _unreachable(address, reason) from None
 

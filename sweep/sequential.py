@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sweep.paired import PairedDifference, paired_difference
-from sweep.ranking import seed_values
+from sweep.ranking import config_label, seed_values
 from trainables import names
 
 #: Monte Carlo sequences behind each Pocock level: its standard error is about 0.0003 at level 0.05.
@@ -115,23 +115,4 @@ class Race:
 
 
 def _label(row: Any) -> str:
-    from sweep.ranking import config_label
-
     return config_label(row)
-
-
-def rounds_note(plan: Plan, used: int, stopped: str) -> str:
-    """The summary's line on what confirmation cost and why it stopped."""
-    return (f"confirmation: {used} paired seed{'s' if used != 1 else ''} of at most "
-            f"{plan.looks[-1] if plan.looks else 0} ({stopped})")
-
-
-def epochs_of(runs: Sequence[Any], epochs: int) -> int:
-    """What a round of ``runs`` trains at most."""
-    return len(runs) * epochs
-
-
-def cost_left(budget: int, used: int) -> Optional[int]:
-    """Epochs the budget still allows (None: no budget)."""
-    return None if budget <= 0 else max(0, budget - used)
-

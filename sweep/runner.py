@@ -192,9 +192,11 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
                 grids.append((names.PHASE_SEARCH, tune_run.fit()))
                 interrupt.raise_if_interrupted()
                 left = grid_size(cfg) - len(grids[0][1])
-                if left > 0 and not cfg.search.grid and tuner.search_budget(cfg):
+                trained = sum(int((r.metrics or {}).get(names.EPOCH) or 0) for r in grids[0][1])
+                share = tuner.search_budget(cfg)
+                if left > 0 and not cfg.search.grid and share and trained + cfg.train.epochs > share:
                     notes.append(f"search: {left} of {grid_size(cfg)} trials not started, since they could have "
-                                 f"taken the search past its share of the epoch budget ({tuner.search_budget(cfg)} "
+                                 f"taken the search past its share of the epoch budget ({share} "
                                  f"of search.budget_epochs={tuner.budget(cfg)})")
                     _say(notes[-1])
                 confirmed = run_confirmation(

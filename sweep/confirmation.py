@@ -75,18 +75,19 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
     if not plan.looks:
         return ConfirmOutcome(stopped="search.confirm_seeds is below 2")
     records = list(search_records)
-    base, chosen = candidates(ranking.config_stats(summary.trials_table(records)), cfg.search)
+    table = summary.trials_table(records)
+    base, chosen = candidates(ranking.config_stats(table), cfg.search)
     if base is None or not chosen:
         return ConfirmOutcome(plan=plan, stopped="no completed baseline and penalized config to compare")
     race = Race(base, chosen, cfg.search.confidence, look_confidence(plan.looks, cfg.search.confidence))
     out = ConfirmOutcome(race=race, plan=plan, stopped=f"undecided at search.confirm_max_seeds="
                                                        f"{cfg.search.confirm_max_seeds}: a tie costs the most")
+    budget = tuner.budget(cfg)
     for k in range(len(plan.looks)):
         alive = race.alive()
         runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset}
                 for offset in plan.new_seeds(k) for row in (base, *alive)]
-        used = int(pd.to_numeric(summary.trials_table(records)[names.COL_EPOCHS], errors="coerce").sum())
-        budget = tuner.budget(cfg)
+        used = int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum())
         if budget and used + len(runs) * cfg.train.epochs > budget:
             out.stopped = (f"search.budget_epochs={budget}: round {k + 1} needs {len(runs) * cfg.train.epochs} "
                            f"epochs, only {max(0, budget - used)} left, so it was not started")
@@ -103,7 +104,8 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
         out.paired_seeds = plan.looks[k]
         after_round()
         records += summary.records_from_results(grid, names.PHASE_CONFIRM, cfg.train.seed)
-        if race.look(summary.trials_table(records)):
+        table = summary.trials_table(records)  # once per round: the race's look and the next budget check
+        if race.look(table):
             out.stopped = "decided" if race.alive() else "every candidate left the race"
             break
     for label, why in race.dropped.items():

@@ -96,11 +96,10 @@ class Race:
 
     def look(self, table: pd.DataFrame) -> bool:
         """Update the race after a round; True when it is over (every candidate left is decided)."""
-        alive = self.alive()
-        for c in alive:
-            gain = self.gain(table, c)
+        gains = {_label(c): self.gain(table, c) for c in self.alive()}  # each computed once per look
+        for label, gain in gains.items():
             if gain.n >= 2 and gain.high < 0:
-                self.dropped[_label(c)] = f"worse than no regularization ({gain.words()})"
+                self.dropped[label] = f"worse than no regularization ({gain.words()})"
         alive = self.alive()
         if len(alive) > 1:
             val = {_label(c): seed_values(table, c, names.VAL_ACCURACY, names.PHASE_CONFIRM) for c in alive}
@@ -111,7 +110,7 @@ class Race:
                 behind = paired_difference(val[_label(leader)], val[_label(c)], self.confidence, level=self.level)
                 if behind.above_zero:
                     self.dropped[_label(c)] = f"behind {_label(leader)} on validation ({behind.words()})"
-        return all(self.gain(table, c).decided for c in self.alive())
+        return all(gains[_label(c)].decided for c in self.alive())
 
 
 def _label(row: Any) -> str:

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 def _help_text() -> str:
     from omegaconf import OmegaConf
 
-    from sweep.compose import CONF_DIR, compose_raw
+    from sweep.config.compose import CONF_DIR, compose_raw
 
     groups = []
     for group in sorted(d for d in CONF_DIR.iterdir() if d.is_dir()):
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.help:
             print(_help_text())
             return 0
-        from sweep.compose import load_config
+        from sweep.config.compose import load_config
 
         overrides = (list(args.overrides) + (["resume=true"] if args.resume else [])
                      + (["console.verbose=true"] if args.verbose else []))

@@ -13,29 +13,37 @@ from typing import Any, Iterator, Optional
 
 import pandas as pd
 
-from sweep import cluster, ranking, summary, tracking, tuner
-from sweep.config import SweepConfig
-from sweep.plots import settle_canvas, write_plots
-from sweep.confirmation import ConfirmOutcome, run_confirmation
-from sweep.interrupt import interrupt_guard
-from sweep.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
-from sweep.retry import DRIVER_MLFLOW_ENV
-from sweep.timings import (DATA_READY, FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE, Timeline,
+from sweep.runtime import cluster
+
+from sweep.report import ranking
+
+from sweep.report import summary
+
+from sweep.tracking import store as tracking
+
+from sweep.search import tuner
+from sweep.config.schema import SweepConfig
+from sweep.report.plots import settle_canvas, write_plots
+from sweep.confirm.rounds import ConfirmOutcome, run_confirmation
+from sweep.runtime.interrupt import interrupt_guard
+from sweep.config.fingerprint import first_difference, results_fingerprint, started_with_old_l1_ratio
+from sweep.tracking.retry import DRIVER_MLFLOW_ENV
+from sweep.runtime.timings import (DATA_READY, FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE, Timeline,
                            TimingRecorder, close_timeline, open_timeline)
-from sweep.trial_runs import TrackingInfo, TrialRunWriter
-from sweep.tune_logger import TrialRunLogger, register, unregister
-from sweep.verdict import VERDICT_FILE, Verdict, make_verdict
+from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter
+from sweep.tracking.tune_callback import TrialRunLogger, register, unregister
+from sweep.report.verdict import VERDICT_FILE, Verdict, make_verdict
 from trainables import names
-from sweep.article import comparison as compare_with_article
-from sweep.console import TUNE_LOG, ConsoleView, close_board, describe, go_quiet, open_board
-from sweep.data_profile import DataProfile, prior_points, profile_inputs, rule_outcome
-from sweep.pareto import ParetoAnswer, pareto_answer, write_front
-from sweep.pareto import render as render_pareto
-from sweep.space import start_points
+from sweep.report.article import comparison as compare_with_article
+from sweep.runtime.console import TUNE_LOG, ConsoleView, close_board, describe, go_quiet, open_board
+from sweep.search.priors import DataProfile, prior_points, profile_inputs, rule_outcome
+from sweep.report.pareto import ParetoAnswer, pareto_answer, write_front
+from sweep.report.pareto import render as render_pareto
+from sweep.search.space import start_points
 from trainables.choices import Prior
-from trainables.data import Dataset, load_dataset
-from trainables.model_check import ModelReport, check_model
-from trainables.model_source import SEED_CNN, ModelSource
+from trainables.data.builtin import Dataset, load_dataset
+from trainables.model.check import ModelReport, check_model
+from trainables.model.source import SEED_CNN, ModelSource
 from trainables.trainable import default_source, layers_param, model_input
 from trainables.user_code import module_path
 from trainables.errors import ConfigError, SummaryNotLogged
@@ -143,7 +151,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], uri:
     source = model.source
     with ThreadPoolExecutor(1, thread_name_prefix="regsweep-mlflow-prepare") as pool:
         preparing = pool.submit(tracking.prepare_store)  # overlaps Ray's start-up
-        pool.submit(settle_canvas)  # before the writer thread can import IPython (sweep.plots)
+        pool.submit(settle_canvas)  # before the writer thread can import IPython (sweep.report.plots)
         started = cluster.connect(cfg.cluster, user_modules(cfg), quiet=not cfg.console.verbose)
         timeline.mark(RAY_READY)
     info: Optional[TrackingInfo] = None

@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweep.article import PUBLISHED, comparison
-from sweep.compose import load_config
-from sweep.data_profile import prior_points, profile_inputs, rule_of_thumb, rule_outcome
-from sweep.pareto import pareto_answer
-from sweep.ranking import config_stats
+from sweep.report.article import PUBLISHED, comparison
+from sweep.config.compose import load_config
+from sweep.search.priors import prior_points, profile_inputs, rule_of_thumb, rule_outcome
+from sweep.report.pareto import pareto_answer
+from sweep.report.ranking import config_stats
 from sweep.runner import grid_size
-from sweep.space import start_points
-from sweep.searcher import BASELINE_CONFIG
+from sweep.search.space import start_points
+from sweep.search.searcher import BASELINE_CONFIG
 from trainables import names
 
 

@@ -76,7 +76,7 @@ def test_a_trial_bigger_than_any_node_is_refused_instead_of_pending_forever(tmp_
 
 
 def test_fit_check_on_gpu_requests():
-    from sweep.cluster import check_trial_fits
+    from sweep.runtime.cluster import check_trial_fits
     from trainables.errors import UserError
 
     nodes = [{"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}}, {"Alive": False, "Resources": {"GPU": 8.0}}]

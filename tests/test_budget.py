@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from sweep.compose import load_config
-from sweep.config import SearchConfig
-from sweep.searcher import PruneAwareOptunaSearch
-from sweep.space import RegularizationSpace, make_sampler
-from sweep.tuner import budget, search_budget
+from sweep.config.compose import load_config
+from sweep.config.schema import SearchConfig
+from sweep.search.searcher import PruneAwareOptunaSearch
+from sweep.search.space import RegularizationSpace, make_sampler
+from sweep.search.tuner import budget, search_budget
 from trainables import names
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweep.searcher import end_state
+from sweep.search.searcher import end_state
 from trainables import names
-from trainables.collapse import chance_ceiling, is_collapsed
-from trainables.data import DataSpec, load_dataset
+from trainables.metrics.collapse import chance_ceiling, is_collapsed
+from trainables.data.builtin import DataSpec, load_dataset
 from trainables.settings import TrainSettings
 from trainables.trainable import run_trial
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sweep.space import start_points
-from sweep.compose import CONF_DIR, load_config
-from sweep.config import SweepConfig
+from sweep.search.space import start_points
+from sweep.config.compose import CONF_DIR, load_config
+from sweep.config.schema import SweepConfig
 from tests.cli import launch
 from trainables.errors import ConfigError
 

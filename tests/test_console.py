@@ -46,7 +46,7 @@ def test_every_trial_shows_its_end_state(swept):
 
 
 def test_verbose_is_still_there_for_debugging(tmp_path):
-    from sweep.compose import load_config
+    from sweep.config.compose import load_config
     from sweep.launch import _parser
 
     assert _parser().parse_args(["--verbose"]).verbose

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from sweep.console import TUNE_LOG, Board, Row, error_line, go_quiet
+from sweep.runtime.console import TUNE_LOG, Board, Row, error_line, go_quiet
 
 TRACEBACK = """Traceback (most recent call last):
   File "trainable.py", line 127, in run_trial

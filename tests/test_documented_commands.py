@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from sweep.compose import load_config
+from sweep.config.compose import load_config
 from tests.cli import launch, launch_env
 from tests.conftest import REPO
 from tests.documented import launch_commands, substitute, table_snippets, write_npz
@@ -57,7 +57,7 @@ def test_every_override_in_the_option_table_composes(snippet):
 
 
 def test_synthetic_data_turns_collapse_detection_off():
-    from sweep.tuner import collapse_off_for_data, trial_settings
+    from sweep.search.tuner import collapse_off_for_data, trial_settings
 
     cfg = load_config(["data=synthetic", "train.epochs=2"])
     assert collapse_off_for_data(cfg) and trial_settings(cfg).collapse_after == 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainables.model import build_model
-from trainables.regularizers import RegularizerSpec
+from trainables.model.seed_cnn import build_model
+from trainables.model.regularizers import RegularizerSpec
 
 
 @pytest.mark.parametrize("n_classes, params", [(47, 440_751), (10, 431_242)])

@@ -10,10 +10,10 @@ import pytest
 
 from tests import own_models
 from tests.cli import launch
-from trainables.data import DataSpec, load_dataset
+from trainables.data.builtin import DataSpec, load_dataset
 from trainables.errors import ConfigError, DataError, UserError
-from trainables.model_check import check_model
-from trainables.model_source import ModelSource
+from trainables.model.check import check_model
+from trainables.model.source import ModelSource
 
 N = 200
 

@@ -11,8 +11,8 @@ import pytest
 from tests import own_models
 from trainables import names
 from trainables.errors import ConfigError
-from trainables.model_source import ModelSource, spec_maker
-from trainables.regularizers import RegularizerSpec
+from trainables.model.source import ModelSource, spec_maker
+from trainables.model.regularizers import RegularizerSpec
 
 LAM = 0.01
 #: target -> (input shape, dtype, {layer: has a bias}) of the layers that must take the regularizer
@@ -38,7 +38,7 @@ def sample(name: str, n: int = 4) -> np.ndarray:
 
 
 def weights_of(model, layer: str, attr: str):
-    from trainables.rebuild import walk_layers
+    from trainables.model.rebuild import walk_layers
 
     found = {l.name: l for l in walk_layers(model)}[layer]
     return getattr(found, attr)
@@ -48,7 +48,7 @@ def weights_of(model, layer: str, attr: str):
 def test_the_regularizer_lands_on_every_supporting_layer_with_its_penalty_and_the_seeded_weights(name):
     import keras
 
-    from trainables.rebuild import walk_layers
+    from trainables.model.rebuild import walk_layers
 
     src = source(name)
     keras.utils.set_random_seed(3)
@@ -107,7 +107,7 @@ def test_a_subclassed_model_gets_one_error_that_points_to_the_hook():
 
 
 def test_the_hook_lets_a_subclassed_model_place_the_regularizers_itself():
-    from trainables.reusable import trial_model
+    from trainables.model.reusable import trial_model
 
     src = source("hooked")
     assert src.uses_hook()
@@ -117,9 +117,9 @@ def test_the_hook_lets_a_subclassed_model_place_the_regularizers_itself():
     assert len(model.losses) == 1
     expected = LAM * float(np.sum(np.square(np.asarray(model.hidden.kernel))))
     assert float(model.losses[0]) == pytest.approx(expected, rel=1e-5)
-    from trainables.model_check import check_model
-    from trainables.user_data import make_dataset
-    from trainables.data import DataSpec
+    from trainables.model.check import check_model
+    from trainables.data.user import make_dataset
+    from trainables.data.builtin import DataSpec
 
     rng = np.random.default_rng(0)
     data = make_dataset({"x_train": rng.normal(size=(50, 12)), "y_train": np.arange(50) % own_models.N_CLASSES},
@@ -146,7 +146,7 @@ def test_the_reused_model_trains_a_user_model_like_a_fresh_one():
     """The worker's reused model (variable penalties) starts where a fresh plain model starts."""
     import keras
 
-    from trainables.reusable import trial_model
+    from trainables.model.reusable import trial_model
 
     src = source("embedding_head")
     spec = RegularizerSpec(names.ELASTIC_NET, names.KERNEL_BIAS, LAM, l1_ratio=0.5)
@@ -164,8 +164,8 @@ def test_the_reused_model_trains_a_user_model_like_a_fresh_one():
 
 
 def test_the_users_module_travels_to_a_clusters_workers_as_a_py_module(tmp_path, monkeypatch):
-    from sweep.cluster import worker_env
-    from sweep.compose import load_config
+    from sweep.runtime.cluster import worker_env
+    from sweep.config.compose import load_config
     from sweep.runner import user_modules
 
     (tmp_path / "single.py").write_text("def build():\n    pass\n")
@@ -185,10 +185,10 @@ def test_a_user_model_trial_resumes_from_its_checkpoint_and_the_driver_rebuilds_
     model source in progress.json; the driver rebuilds the user's model with the trial's penalty."""
     import shutil
 
-    from trainables.data import DataSpec
+    from trainables.data.builtin import DataSpec
     from trainables.settings import TrainSettings
     from trainables.trainable import checkpoint_model, run_trial
-    from trainables.user_data import make_dataset
+    from trainables.data.user import make_dataset
 
     rng = np.random.default_rng(0)
     data = make_dataset({"x_train": rng.normal(size=(300, 12)), "y_train": np.arange(300) % own_models.N_CLASSES},

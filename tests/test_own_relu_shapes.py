@@ -11,7 +11,7 @@ import pytest
 
 from tests import own_models
 from trainables import names
-from trainables.model_source import ModelSource
+from trainables.model.source import ModelSource
 
 #: model function -> how many ReLU outputs the probe must count (0: none, the figure is NaN)
 SHAPES = {
@@ -25,8 +25,8 @@ SHAPES = {
 
 
 def _data():
-    from trainables.data import DataSpec
-    from trainables.user_data import make_dataset
+    from trainables.data.builtin import DataSpec
+    from trainables.data.user import make_dataset
 
     rng = np.random.default_rng(0)
     return make_dataset({"x_train": rng.normal(size=(200, 12)).astype("float32"),
@@ -37,7 +37,7 @@ def _data():
 def test_the_probe_counts_the_zeros_of_every_relu_output(name):
     import keras
 
-    from trainables.sparsity import model_activation_sparsity, relu_layers
+    from trainables.metrics.sparsity import model_activation_sparsity, relu_layers
 
     model = getattr(own_models, name)()
     shape = (8, 8, 1) if name == "resnet_block" else (12,)

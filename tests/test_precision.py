@@ -27,7 +27,7 @@ def float32_after():
 def test_a_penalty_is_float32_and_finite_on_float16_inputs_past_its_range():
     import keras
 
-    from trainables.reusable import _penalty_class
+    from trainables.model.reusable import _penalty_class
 
     penalty = _penalty_class()()
     x = keras.ops.full((1000,), 60000.0, dtype="float16")  # sum 6e7, far past float16's 65,504
@@ -57,7 +57,7 @@ def test_both_mixed_precisions_complete_a_digits_trial_on_the_cpu(digits, precis
 
 
 def test_mixed_float16_with_activity_placements_is_accepted():
-    from sweep.compose import load_config
+    from sweep.config.compose import load_config
 
     cfg = load_config(["train.precision=mixed_float16", "search.placements=[activity]"])
     assert str(cfg.train.precision) == "mixed_float16"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trainables import names
-from trainables.pruning import PRUNE_THRESHOLDS, pruned_accuracy, pruning_metrics
+from trainables.metrics.pruning import PRUNE_THRESHOLDS, pruned_accuracy, pruning_metrics
 
 
 def known_model():

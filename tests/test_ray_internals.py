@@ -1,4 +1,4 @@
-"""Pins each reach into Ray's private internals (``sweep/ray_internals.py``): a Ray upgrade that moves
+"""Pins each reach into Ray's private internals (``sweep/runtime/ray_internals.py``): a Ray upgrade that moves
 or changes one fails here, naming Ray and its version, rather than breaking cluster joins silently."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import ray
 
-from sweep import ray_internals
+from sweep.runtime import ray_internals
 from tests.cli import launch_env
 
 WHO = f"Ray {ray.__version__}"
@@ -20,7 +20,7 @@ def test_the_token_setup_function_is_where_regsweep_reaches_for_it():
     try:
         module = importlib.import_module(ray_internals.TOKEN_SETUP_MODULE)
     except ImportError as exc:
-        raise AssertionError(f"{WHO} has no {ray_internals.TOKEN_SETUP_MODULE}: sweep/ray_internals.py needs "
+        raise AssertionError(f"{WHO} has no {ray_internals.TOKEN_SETUP_MODULE}: sweep/runtime/ray_internals.py needs "
                              f"a new home for joining a token-auth cluster ({exc})") from None
     function = getattr(module, ray_internals.TOKEN_SETUP_FUNCTION, None)
     assert callable(function), f"{WHO} dropped {ray_internals.TOKEN_SETUP_MODULE}.{ray_internals.TOKEN_SETUP_FUNCTION}"
@@ -30,7 +30,7 @@ def test_the_token_setup_function_is_where_regsweep_reaches_for_it():
 
 SNIPPET = """
 import os, ray
-from sweep.ray_internals import enable_token_auth_if_token_available
+from sweep.runtime.ray_internals import enable_token_auth_if_token_available
 from ray._raylet import AuthenticationMode, get_authentication_mode
 on = enable_token_auth_if_token_available()
 print(on, os.environ.get("RAY_AUTH_MODE"), get_authentication_mode() == AuthenticationMode.TOKEN)
@@ -58,7 +58,7 @@ def test_no_token_leaves_auth_off_and_an_explicit_mode_is_respected(tmp_path):
 
 
 def test_an_inherited_auth_mode_disabled_is_said_in_one_line():
-    from sweep.cluster import local_auth_warning
+    from sweep.runtime.cluster import local_auth_warning
 
     line = local_auth_warning({"RAY_AUTH_MODE": "disabled"})
     assert line is not None and "\n" not in line and "RAY_AUTH_MODE=disabled" in line and "unset" in line

@@ -7,8 +7,8 @@ import pytest
 
 from trainables import names
 from trainables.errors import ConfigError
-from trainables.model import REGULARIZED_LAYERS, build_model
-from trainables.regularizers import RegularizerSpec
+from trainables.model.seed_cnn import REGULARIZED_LAYERS, build_model
+from trainables.model.regularizers import RegularizerSpec
 
 PENALTIES = (names.L1, names.L2, names.ELASTIC_NET)
 

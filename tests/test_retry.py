@@ -1,4 +1,4 @@
-"""The one retry policy for MLflow calls (tenacity, in sweep.retry), with a fake clock and a fake
+"""The one retry policy for MLflow calls (tenacity, in sweep.tracking.retry), with a fake clock and a fake
 flaky call (our own logic only; the real server outage is in test_faults.py)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2 as codes
 
-from sweep.retry import TrackingOutage, call_with_retry, is_transient
+from sweep.tracking.retry import TrackingOutage, call_with_retry, is_transient
 
 
 class FakeClock:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trainables import names
-from trainables.regularizers import RegularizerSpec
+from trainables.model.regularizers import RegularizerSpec
 from trainables.settings import TrainSettings
 from trainables.trainable import checkpoint_model, run_trial
 
@@ -29,7 +29,7 @@ def _curve(digits, config, settings=FAST):
 
 @pytest.fixture
 def empty_pool():
-    from trainables import reusable
+    from trainables.model.seed_cnn import reusable
 
     reusable._POOL.clear()
     yield reusable._POOL
@@ -52,8 +52,8 @@ def test_a_trial_after_other_trials_trains_exactly_as_in_a_new_process(digits, e
 def test_the_reused_model_starts_where_build_model_starts_with_the_same_penalty(digits, empty_pool, config):
     import keras
 
-    from trainables.model import build_model
-    from trainables.reusable import trial_model
+    from trainables.model.seed_cnn import build_model
+    from trainables.model.reusable import trial_model
     from trainables.trainable import default_source
     from trainables.settings import TrainSettings
 
@@ -101,8 +101,8 @@ def test_a_checkpoint_of_the_earlier_format_still_resumes_and_logs(digits, empty
 
     import keras
 
-    from trainables.model import build_model
-    from trainables.reusable import LEGACY_MODEL_FILE
+    from trainables.model.seed_cnn import build_model
+    from trainables.model.reusable import LEGACY_MODEL_FILE
     from trainables.trainable import PROGRESS_FILE
 
     old = tmp_path / "old"

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from sweep import ranking
-from sweep.paired import paired_difference
-from sweep.sequential import Plan, Race, look_confidence
-from sweep.summary import TrialRecord, trials_table
+from sweep.report import ranking
+from sweep.report.paired import paired_difference
+from sweep.confirm.sequential import Plan, Race, look_confidence
+from sweep.report.summary import TrialRecord, trials_table
 from trainables import names
 
 REPS = 2000
@@ -118,7 +118,7 @@ def test_a_candidate_behind_the_leader_on_validation_leaves_and_a_tie_goes_on():
 
 @pytest.mark.parametrize("bad", [(3, 2), (4, -1)])
 def test_confirm_max_seeds_below_confirm_seeds_and_a_negative_budget_are_refused(bad):
-    from sweep.compose import load_config
+    from sweep.config.compose import load_config
     from trainables.errors import ConfigError
 
     seeds, budget = bad

@@ -7,11 +7,11 @@ import pickle
 import optuna
 import pytest
 
-from sweep.config import SearchConfig
-from sweep.searcher import DUPLICATE_ATTR, PruneAwareOptunaSearch
-from sweep.space import RegularizationSpace, make_sampler
+from sweep.config.schema import SearchConfig
+from sweep.search.searcher import DUPLICATE_ATTR, PruneAwareOptunaSearch
+from sweep.search.space import RegularizationSpace, make_sampler
 from trainables import names
-from trainables.regularizers import RegularizerSpec
+from trainables.model.regularizers import RegularizerSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -143,7 +143,7 @@ def test_no_two_trials_that_count_share_a_config_and_a_failed_trials_config_may_
 
 
 def test_windowed_tpe_is_optunas_tpe_below_the_window_and_models_a_bounded_set_above_it():
-    from sweep.windowed_tpe import WindowedTPESampler, _WindowedStudy
+    from sweep.search.windowed_tpe import WindowedTPESampler, _WindowedStudy
 
     def run(sampler, n=30):
         study = optuna.create_study(direction="maximize", sampler=sampler)

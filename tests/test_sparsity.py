@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trainables import names
-from trainables.sparsity import activation_sparsity, kernel_sparsity
+from trainables.metrics.sparsity import activation_sparsity, kernel_sparsity
 
 
 def test_kernel_sparsity_exact_on_hand_built_weights():

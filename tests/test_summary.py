@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sweep.config import SearchConfig
-from sweep.plots import pareto_front, write_plots
-from sweep.summary import (
+from sweep.config.schema import SearchConfig
+from sweep.report.plots import pareto_front, write_plots
+from sweep.report.summary import (
     TrialRecord, best_config, best_trial, lambda_edge_note, render_table, trials_table, write_csv,
 )
 from trainables import names
@@ -82,7 +82,7 @@ def test_plots_leave_pyplot_and_its_backend_switch_alone(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys, pandas as pd; from sweep.plots import write_plots; from sweep.summary import trials_table; "
+    code = ("import sys, pandas as pd; from sweep.report.plots import write_plots; from sweep.report.summary import trials_table; "
             "from tests.test_summary import RECORDS; write_plots(trials_table(RECORDS), __import__('pathlib').Path(sys.argv[1])); "
             "print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True,
@@ -96,7 +96,7 @@ def test_a_grid_trials_seed_is_the_sweeps_when_its_config_leaves_it_empty():
     # grid's param space) and showed no seed in the table
     from types import SimpleNamespace
 
-    from sweep.summary import records_from_results
+    from sweep.report.summary import records_from_results
 
     result = SimpleNamespace(config={names.REGULARIZER: names.NONE, names.SEED: None}, metrics={}, error=None,
                              path="/x/t1")
@@ -107,8 +107,8 @@ def test_a_grid_trials_seed_is_the_sweeps_when_its_config_leaves_it_empty():
 def test_each_pruning_point_is_labelled_with_its_own_threshold_when_one_is_missing(tmp_path, monkeypatch):
     # regression: the labels were zipped with the thresholds after missing points were dropped, so a
     # gap shifted every later label onto the wrong point
-    from sweep import plots
-    from trainables.pruning import PRUNE_THRESHOLDS
+    from sweep.report import plots
+    from trainables.metrics.pruning import PRUNE_THRESHOLDS
 
     row = {names.COL_TRIAL: "t1", names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL, names.LAMBDA: 0.01}
     for i, t in enumerate(PRUNE_THRESHOLDS):
@@ -132,7 +132,7 @@ def test_plots_survive_an_ipython_half_imported_by_another_thread_once_the_canva
 
     from tests.conftest import REPO
 
-    code = ("import sys, types, pathlib; from sweep import plots; from sweep.summary import trials_table; "
+    code = ("import sys, types, pathlib; from sweep import plots; from sweep.report.summary import trials_table; "
             "from tests.test_summary import RECORDS; settle = sys.argv[2] == 'settle'; "
             "plots.settle_canvas() if settle else None; "
             "sys.modules['IPython'] = types.ModuleType('IPython');"  # half-imported: no version_info yet

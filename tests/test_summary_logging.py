@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sweep.config import SweepConfig
+from sweep.config.schema import SweepConfig
 from sweep.runner import SweepOutcome, _log_summary
-from sweep.trial_runs import TrackingInfo, TrialRunWriter, start_record
+from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter, start_record
 from trainables import names
 from trainables.errors import SummaryNotLogged
 

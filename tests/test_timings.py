@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from sweep.config import SweepConfig
-from sweep.timings import FINISHED, LAUNCHED, Timeline, TrialTimes
-from sweep.tuner import concurrent_trials
+from sweep.config.schema import SweepConfig
+from sweep.runtime.timings import FINISHED, LAUNCHED, Timeline, TrialTimes
+from sweep.search.tuner import concurrent_trials
 from trainables import names
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep.trial_runs import TrackingInfo, TrialRunWriter, end_record, epoch_record, start_record
+from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter, end_record, epoch_record, start_record
 from trainables import names
 
 PARAMS = {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL, names.LAMBDA: 0.01, "epochs": 3}
@@ -174,10 +174,10 @@ def test_a_new_driver_resumes_records_without_duplicates_and_leaves_ended_runs_a
 
 
 def test_records_wait_in_order_while_the_store_is_away_and_nothing_is_lost(tmp_path, capsys, monkeypatch):
-    from sweep.retry import DRIVER_MLFLOW_ENV
+    from sweep.tracking.retry import DRIVER_MLFLOW_ENV
     from tests.servers import free_port, mlflow_server
 
-    for key, value in DRIVER_MLFLOW_ENV.items():  # as run_sweep sets them: sweep.retry alone retries
+    for key, value in DRIVER_MLFLOW_ENV.items():  # as run_sweep sets them: sweep.tracking.retry alone retries
         monkeypatch.setenv(key, value)
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
@@ -351,7 +351,7 @@ def test_undelivered_records_are_kept_as_private_json_lines_not_a_pickle(tmp_pat
 
     from ray import tune
 
-    from sweep.trial_runs import Record, TrialRunWriter, record_from_json, record_to_json
+    from sweep.tracking.trial_runs import Record, TrialRunWriter, record_from_json, record_to_json
 
     ckpt_dir = tmp_path / "ckpt"
     ckpt_dir.mkdir()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from sweep import ranking
-from sweep.config import SearchConfig
-from sweep.summary import TrialRecord, trials_table
-from sweep.verdict import make_verdict
+from sweep.report import ranking
+from sweep.config.schema import SearchConfig
+from sweep.report.summary import TrialRecord, trials_table
+from sweep.report.verdict import make_verdict
 from trainables import names
 
 N_VAL, N_TEST = 287, 360

@@ -38,7 +38,7 @@ VAL_LOSS = "val_loss"
 VAL_ACCURACY = "val_accuracy"
 EPOCH_METRICS = (LOSS, ACCURACY, VAL_LOSS, VAL_ACCURACY)
 
-# --- is the sparsity real? (trainables.pruning; at the end of a completed trial) ---
+# --- is the sparsity real? (trainables.metrics.pruning; at the end of a completed trial) ---
 TEST_ACCURACY_PRUNED = "test_accuracy_pruned"
 PRUNED_FRACTION = "pruned_fraction"
 PRUNING_PREFIX = "pruning/"

@@ -21,15 +21,15 @@ from typing import Any, Callable, Mapping, Optional
 import numpy as np
 
 from trainables import names
-from trainables.collapse import chance_ceiling, is_collapsed
-from trainables.data import Dataset
-from trainables.model_source import ModelSource
-from trainables.pruning import pruning_metrics
-from trainables.rebuild import applied_layers
-from trainables.regularizers import RegularizerSpec
-from trainables.reusable import LEGACY_MODEL_FILE, load_variables, save_variables, trial_model
+from trainables.metrics.collapse import chance_ceiling, is_collapsed
+from trainables.data.builtin import Dataset
+from trainables.model.source import ModelSource
+from trainables.metrics.pruning import pruning_metrics
+from trainables.model.rebuild import applied_layers
+from trainables.model.regularizers import RegularizerSpec
+from trainables.model.reusable import LEGACY_MODEL_FILE, load_variables, save_variables, trial_model
 from trainables.settings import TrainSettings
-from trainables.sparsity import kernel_sparsity, model_activation_sparsity, model_kernels
+from trainables.metrics.sparsity import kernel_sparsity, model_activation_sparsity, model_kernels
 from trainables.tf_runtime import prepare_tensorflow
 
 #: Called once per epoch with the metrics and, when one was written, a checkpoint directory.
@@ -165,7 +165,7 @@ def run_trial(
 def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSettings,
                    source: Optional[ModelSource] = None) -> None:
     """Ray Tune function trainable: resumes from ``tune.get_checkpoint()`` when Ray restarts it.
-    It reports to Tune only; the driver logs every result to MLflow (``sweep.trial_runs``)."""
+    It reports to Tune only; the driver logs every result to MLflow (``sweep.tracking.trial_runs``)."""
     import ray
     from ray import tune
 

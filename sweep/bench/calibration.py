@@ -4,7 +4,7 @@ helps, and whether early-stopping rungs keep the configs that win at the full bu
 ``python -m sweep.bench calibration [--seeds 20] [--epochs 25]``
   Trains the baseline and a no-op penalty (L2 on the bias, λ=1e-5) at each weight seed 1..N, and the
   baseline again at seeds N+1..2N, with the plain loop. It then replays the verdict's sequential
-  confirmation (``sweep.sequential``) on resamples of those seeds for two A/A comparisons (the no-op
+  confirmation (``sweep.confirm.sequential``) on resamples of those seeds for two A/A comparisons (the no-op
   penalty paired with the baseline; the baseline against itself at other seeds): the rate of false
   "helped" at the default level, and at a single fixed look.
 
@@ -47,9 +47,9 @@ def _final(data: Any, config: dict[str, Any], epochs: int, seed: int, history: l
 
 def bench_calibration(args: argparse.Namespace) -> int:
     """The A/A rate of the verdict's sequential confirmation on real digits trials."""
-    from sweep.paired import paired_difference
-    from sweep.sequential import Plan, look_confidence
-    from trainables.data import DataSpec, load_dataset
+    from sweep.report.paired import paired_difference
+    from sweep.confirm.sequential import Plan, look_confidence
+    from trainables.data.builtin import DataSpec, load_dataset
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -100,8 +100,8 @@ def bench_calibration(args: argparse.Namespace) -> int:
 
 def fidelity_configs(n: int, seed: int) -> list[dict[str, Any]]:
     """The article's configs, then seeded draws from the default space, ``n`` in all."""
-    from sweep.config import SearchConfig
-    from sweep.space import RegularizationSpace
+    from sweep.config.schema import SearchConfig
+    from sweep.search.space import RegularizationSpace
 
     import optuna
 
@@ -125,7 +125,7 @@ def bench_fidelity(args: argparse.Namespace) -> int:
     configs an ASHA-like rule would have stopped."""
     from scipy import stats
 
-    from trainables.data import DataSpec, load_dataset
+    from trainables.data.builtin import DataSpec, load_dataset
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

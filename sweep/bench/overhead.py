@@ -12,7 +12,7 @@ and the article's penalized runs, in the order regsweep tries them):
 - **regsweep**: ``python -m sweep.launch search=article scheduler=fifo search.confirm_seeds=0
   train.collapse_after=0``, so every config trains the full budget, exactly like the other two.
 
-Every method leaves a ``timings.json`` (``sweep.timings``); from it and the process's own start and
+Every method leaves a ``timings.json`` (``sweep.runtime.timings``); from it and the process's own start and
 exit this prints, per method: wall time and its ratio to plain, start-up (launch to the first
 training step), tear-down (the last result to the process's exit), and per trial the first, median
 and last epoch, the fixed cost ((first - median) + (last - median)) and the share of trial time
@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def grid_configs(n: int) -> list[dict[str, Any]]:
     """The baseline and the first ``n - 1`` article runs, in the order regsweep's search tries them."""
-    from sweep.space import ARTICLE_POINTS
+    from sweep.search.space import ARTICLE_POINTS
 
     return ([{names.REGULARIZER: names.NONE}] + [dict(p) for p in ARTICLE_POINTS])[:n]
 
@@ -83,7 +83,7 @@ class MethodFigures:
 
 
 def trial_figures(times: Any) -> Optional[TrialFigures]:
-    """Figures of one ``sweep.timings.TrialTimes``; None when it reported nothing."""
+    """Figures of one ``sweep.runtime.timings.TrialTimes``; None when it reported nothing."""
     epochs = [r["time_this_iter_s"] for r in times.results]
     if not epochs:
         return None
@@ -101,7 +101,7 @@ def trial_figures(times: Any) -> Optional[TrialFigures]:
 
 def method_figures(method: str, launched: float, exited: float, timings_path: Path) -> MethodFigures:
     """Figures of one method's process from its timings.json and its start and exit times."""
-    from sweep.timings import Timeline
+    from sweep.runtime.timings import Timeline
 
     timeline = Timeline.from_json(json.loads(timings_path.read_text()))
     first, last = timeline.first_step(), timeline.last_result()
@@ -124,10 +124,10 @@ def run_plain(data_name: str, configs: int, epochs: int, out: Path) -> None:
     """What a user writes by hand: for each config, build the seed CNN with its penalty, ``fit`` all
     epochs with validation, evaluate on the test split; TensorFlow on every core. Epochs are timed by
     a Keras callback, the first one from the start of the config (as Tune times a trial)."""
-    from sweep.timings import FINISHED, Timeline
-    from trainables.data import DataSpec, load_dataset
-    from trainables.model import build_model
-    from trainables.regularizers import RegularizerSpec
+    from sweep.runtime.timings import FINISHED, Timeline
+    from trainables.data.builtin import DataSpec, load_dataset
+    from trainables.model.seed_cnn import build_model
+    from trainables.model.regularizers import RegularizerSpec
     from trainables.settings import TrainSettings
     from trainables.tf_runtime import prepare_tensorflow
     from trainables.trainable import _pipeline
@@ -184,8 +184,8 @@ def run_stock(data_name: str, configs: int, epochs: int, out: Path, gpus_per_tri
     import ray
     from ray import tune
 
-    from sweep.timings import FINISHED, TimingRecorder, open_timeline
-    from trainables.data import DataSpec, load_dataset
+    from sweep.runtime.timings import FINISHED, TimingRecorder, open_timeline
+    from trainables.data.builtin import DataSpec, load_dataset
 
     timeline = open_timeline("stock", time.time())
     data = load_dataset(DataSpec(name=data_name))

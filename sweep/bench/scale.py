@@ -97,12 +97,14 @@ def bench_scale(args: argparse.Namespace) -> int:
     import ray
     from ray import tune
 
-    from sweep import tracking, tuner
-    from sweep.compose import load_config
-    from sweep.searcher import PruneAwareOptunaSearch
-    from sweep.timings import TimingRecorder, close_timeline, open_timeline
-    from sweep.trial_runs import TrialRunWriter
-    from sweep.tune_logger import TrialRunLogger, register, unregister
+    from sweep.tracking import store as tracking
+
+    from sweep.search import tuner
+    from sweep.config.compose import load_config
+    from sweep.search.searcher import PruneAwareOptunaSearch
+    from sweep.runtime.timings import TimingRecorder, close_timeline, open_timeline
+    from sweep.tracking.trial_runs import TrialRunWriter
+    from sweep.tracking.tune_callback import TrialRunLogger, register, unregister
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -285,7 +285,7 @@ def plot_curves(runs: Sequence[MethodRun], path: Path) -> Path:
 
 def bench_search(args: argparse.Namespace) -> int:
     """Run every method at every seed, retrain the answers, write and print the comparison."""
-    from trainables.data import DataSpec, load_dataset
+    from trainables.data.builtin import DataSpec, load_dataset
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,54 @@
+"""What shapes a sweep's results, written when it starts and compared when it resumes.
+
+A resumed sweep must train and judge its remaining trials exactly as the first ones were: a changed
+``train.epochs`` would reach the trainable while ASHA's restored ``max_t`` kept the old value, a
+changed ``data.*`` would compare trials on different splits. Settings that only decide where and how
+fast trials run (``cluster.*``, ``tracking.*``, ``train.threads``, ``train.checkpoint_every``,
+``search.max_concurrent_trials``) may change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Mapping, Optional
+
+from sweep.config.schema import SweepConfig
+from sweep.search.space import L1_RATIO_MEANING, RegularizationSpace
+
+#: Keys that may change on resume (they do not change results).
+MAY_CHANGE = {"train.threads", "train.checkpoint_every", "search.max_concurrent_trials", "search.num_samples",
+              "data.matlab_zip", "data.url", "data.download", "search.confidence"}
+
+
+def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
+    """Every setting that changes results, flattened to dotted keys."""
+    flat: dict[str, Any] = {"search.space": RegularizationSpace(cfg.search).fingerprint(), "model": cfg.model}
+    for group, values in (("search", asdict(cfg.search)), ("train", asdict(cfg.train)), ("data", asdict(cfg.data)),
+                          ("scheduler", asdict(cfg.scheduler)), ("regularize", asdict(cfg.regularize))):
+        for key, value in values.items():
+            dotted = f"{group}.{key}"
+            if dotted not in MAY_CHANGE:
+                flat[dotted] = value
+    return flat
+
+
+#: Keys added after sweeps were already saved, with the value those sweeps had.
+ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "regularize.exclude": [],
+                               "data.path": None, "data.loader": None,
+                               # sequential confirmation: a sweep saved before it resumes under its defaults
+                               "search.confirm_max_seeds": 6, "search.budget_epochs": None}
+
+
+def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:
+    """The first dotted key whose value differs (or that only one side has), else None. A key the
+    saved sweep predates counts with the value it had then (``ADDED_LATER``)."""
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key, ADDED_LATER.get(key)) != current.get(key):
+            return key
+    return None
+
+
+def started_with_old_l1_ratio(saved: Mapping[str, Any]) -> bool:
+    """True for a sweep started when l1_ratio meant the L2 share (its fingerprint predates the meaning)."""
+    space = saved.get("search.space", saved)
+    return not isinstance(space, Mapping) or space.get("l1_ratio_meaning") != L1_RATIO_MEANING

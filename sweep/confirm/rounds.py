@@ -1,0 +1,128 @@
+"""The confirmation phase: the baseline and the race's candidates at fresh paired seeds, in rounds.
+
+Each round is one Ray experiment (``<name>-confirm``, then ``<name>-confirm-2``, ...), so a killed
+launcher resumes in the middle of the sequence: finished rounds are restored from Ray's state, and
+since every decision is a function of the results, the same rounds follow. The statistics are in
+``sweep.confirm.sequential``; this module runs the rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pandas as pd
+
+from sweep.report import ranking
+
+from sweep.report import summary
+
+from sweep.search import tuner
+from sweep.config.schema import SearchConfig, SweepConfig
+from sweep.confirm.sequential import Plan, Race, look_confidence
+from trainables import names
+
+
+@dataclass
+class ConfirmOutcome:
+    """What the confirmation phase trained and why it stopped."""
+
+    grids: list[Any] = field(default_factory=list)
+    """Ray's results, one per round."""
+    race: Optional[Race] = None
+    plan: Optional[Plan] = None
+    paired_seeds: int = 0
+    """Fresh paired seeds the baseline trained with (the most any candidate has)."""
+    stopped: str = "no confirmation"
+    """Why no further round ran, in words."""
+
+    @property
+    def level(self) -> Optional[float]:
+        """The per-look confidence of the race's intervals (None without confirmation)."""
+        return self.race.level if self.race is not None else None
+
+    def line(self) -> str:
+        """``confirmation: 3 paired seeds of at most 5, 2 rounds (decided)``."""
+        if self.plan is None or not self.grids:
+            return f"confirmation: none ({self.stopped})"
+        return (f"confirmation: {self.paired_seeds} paired seed{'s' if self.paired_seeds != 1 else ''} of at most "
+                f"{self.plan.looks[-1]}, {len(self.grids)} round{'s' if len(self.grids) != 1 else ''} ({self.stopped})")
+
+
+def candidates(stats: pd.DataFrame, search: SearchConfig) -> tuple[Optional[pd.Series], list[pd.Series]]:
+    """The baseline and the race's candidates: the best config of each regularizer x placement arm,
+    best arms first, at most ``search.confirm_top``. A λ at the floor of the range (within a factor
+    of 2 of ``search.lambda_low``) is a near no-op: it runs only when nothing else finished."""
+    base = stats[stats[names.REGULARIZER] == names.NONE]
+    penalized = stats[stats[names.REGULARIZER] != names.NONE]
+    arms = penalized.drop_duplicates([names.REGULARIZER, names.PLACEMENT], keep="first")  # stats are ranked
+    lam = pd.to_numeric(arms[names.LAMBDA], errors="coerce")
+    effective = arms[~(lam <= 2.0 * search.lambda_low)]
+    chosen = (effective if not effective.empty else arms).head(search.confirm_top)
+    return (base.iloc[0] if not base.empty else None), [row for _, row in chosen.iterrows()]
+
+
+def round_experiment(name: str, round_index: int) -> str:
+    """The Ray experiment of round ``round_index`` (0-based); the first keeps the older single name."""
+    first = tuner.confirm_name(name)
+    return first if round_index == 0 else f"{first}-{round_index + 1}"
+
+
+def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records: list[summary.TrialRecord],
+                     callbacks: list[Any], say: Callable[[str], None],
+                     on_round: Callable[[int], None] = lambda n: None,
+                     after_round: Callable[[], None] = lambda: None) -> ConfirmOutcome:
+    """Train the rounds until the race is decided, ``search.confirm_max_seeds`` is reached or the
+    epoch budget would be passed. ``on_round(n)`` is told each round's run count before it starts;
+    ``after_round`` runs after each (the interrupt check)."""
+    plan = Plan.from_search(cfg.search.confirm_seeds, cfg.search.confirm_max_seeds)
+    if not plan.looks:
+        return ConfirmOutcome(stopped="search.confirm_seeds is below 2")
+    records = list(search_records)
+    table = summary.trials_table(records)
+    base, chosen = candidates(ranking.config_stats(table), cfg.search)
+    if base is None or not chosen:
+        return ConfirmOutcome(plan=plan, stopped="no completed baseline and penalized config to compare")
+    race = Race(base, chosen, cfg.search.confidence, look_confidence(plan.looks, cfg.search.confidence))
+    out = ConfirmOutcome(race=race, plan=plan, stopped=f"undecided at search.confirm_max_seeds="
+                                                       f"{cfg.search.confirm_max_seeds}: a tie costs the most")
+    budget = tuner.budget(cfg)
+    for k in range(len(plan.looks)):
+        alive = race.alive()
+        runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset}
+                for offset in plan.new_seeds(k) for row in (base, *alive)]
+        used = int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum())
+        if budget and used + len(runs) * cfg.train.epochs > budget:
+            out.stopped = (f"search.budget_epochs={budget}: round {k + 1} needs {len(runs) * cfg.train.epochs} "
+                           f"epochs, only {max(0, budget - used)} left, so it was not started")
+            break
+        on_round(len(runs))
+        if k == 0:
+            say(f"confirming {len(alive)} candidate(s) against no regularization on paired seeds, in rounds "
+                f"(at most {plan.looks[-1]} seeds; each look at {100 * race.level:.1f}% so that all looks "
+                f"together hold {100 * race.confidence:g}%)")
+        say(f"confirmation round {k + 1}: {len(runs)} runs x {cfg.train.epochs} epochs "
+            f"(seeds {', '.join(str(cfg.train.seed + o) for o in plan.new_seeds(k))})")
+        grid = _fit_round(cfg, name, k, trainable, runs, callbacks)
+        out.grids.append(grid)
+        out.paired_seeds = plan.looks[k]
+        after_round()
+        records += summary.records_from_results(grid, names.PHASE_CONFIRM, cfg.train.seed)
+        table = summary.trials_table(records)  # once per round: the race's look and the next budget check
+        if race.look(table):
+            out.stopped = "decided" if race.alive() else "every candidate left the race"
+            break
+    for label, why in race.dropped.items():
+        say(f"confirmation: {label} left the race: {why}")
+    return out
+
+
+def _fit_round(cfg: SweepConfig, name: str, round_index: int, trainable: Any, runs: list[dict[str, Any]],
+               callbacks: list[Any]) -> Any:
+    """Train one round's runs, or continue (or just read back) them after a crash."""
+    from ray import tune
+
+    experiment = round_experiment(name, round_index)
+    if cfg.resume and tune.Tuner.can_restore(tuner.experiment_path(cfg, experiment)):
+        return tuner.restore_tuner(cfg, experiment, trainable).fit()
+    return tuner.build_grid_tuner(cfg, name, trainable, runs, callbacks, experiment).fit()

@@ -1,0 +1,165 @@
+"""The verdict: the sweep's answer in plain words, with how much to trust it.
+
+It names the recommended regularizer, where and how strong, and its gain over no regularization in
+percentage points of test accuracy: the mean of the per-seed differences over the confirmation seeds
+both were trained with (the search trial's own seed excluded), with Student's t interval at
+``search.confidence`` (``sweep.report.paired``). A penalty "helped" only when that whole interval lies above
+0, a one-sided test at level (1 + confidence) / 2. With fewer than two paired seeds no interval is
+given and nothing is called better. Caveats follow: a gain within noise, a best λ on the edge of the
+range, a regularizer with too few finished trials to judge, and penalties that collapsed or diverged
+above some λ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pandas as pd
+
+from sweep.config.schema import SearchConfig
+from sweep.report.paired import PairedDifference, paired_difference
+from sweep.report.ranking import config_label, regularizer_name, seed_values
+from sweep.report.summary import lambda_edge_note
+from trainables import names
+
+#: A searched regularizer with fewer trials than this run to the full budget gets a caveat.
+MIN_FINISHED_PER_KIND = 2
+VERDICT_FILE = "verdict.md"
+
+
+@dataclass
+class Verdict:
+    """The answer and its caveats."""
+
+    headline: str
+    caveats: list[str] = field(default_factory=list)
+    gain: Optional[PairedDifference] = None
+    """Test accuracy of the stated penalty minus the baseline's over their paired confirmation seeds."""
+    helped: bool = False
+    """True only when a penalty beats the baseline beyond noise: its whole interval is above 0."""
+    notes: list[str] = field(default_factory=list)
+    """Facts behind the answer (what confirmation trained, and why it stopped)."""
+
+    @property
+    def gain_pp(self) -> Optional[float]:
+        """The gain in percentage points of test accuracy."""
+        return None if self.gain is None else 100.0 * self.gain.mean
+
+    def gain_fields(self) -> dict[str, Any]:
+        """The gain as best_config.json holds it: pp, its interval, the level and the paired seeds."""
+        g = self.gain
+        finite = g is not None and g.n >= 2
+        return {"gain_pp": self.gain_pp, "gain_interval_pp": [100 * g.low, 100 * g.high] if finite else None,
+                "confidence": g.confidence if g is not None else None, "paired_seeds": g.n if g is not None else 0,
+                "helped": self.helped}
+
+    def text(self) -> str:
+        """The verdict as printed: the headline, then one line per caveat."""
+        return "\n".join([self.headline, *(f"  {n}" for n in self.notes), *(f"  caveat: {c}" for c in self.caveats)])
+
+    def markdown(self, sweep: str, sections: Optional[Mapping[str, str]] = None) -> str:
+        """The verdict as ``verdict.md``, with ``sections`` (title -> text) after it."""
+        body = [f"# Verdict of sweep {sweep}", "", self.headline, "", *(f"{n}." for n in self.notes),
+                *([""] if self.notes else [])]
+        if self.caveats:
+            body += ["Caveats:", "", *(f"- {c}" for c in self.caveats), ""]
+        for title, text in (sections or {}).items():
+            body += [f"## {title}", "", "```", text, "```", ""]
+        return "\n".join(body)
+
+
+def make_verdict(
+    table: pd.DataFrame,
+    stats: pd.DataFrame,
+    recommended: Optional[pd.Series],
+    best_penalized: Optional[pd.Series],
+    search: SearchConfig,
+    level: Optional[float] = None,
+    notes: Optional[list[str]] = None,
+) -> Verdict:
+    """Build the verdict from the trial table, the per-config stats and the recommendation.
+    ``level``: the per-look confidence of a sequential confirmation (``sweep.confirm.sequential``), which
+    the gain's interval is computed at; ``notes``: lines the verdict shows under its headline."""
+    verdict = _verdict(table, stats, recommended, best_penalized, search, level)
+    verdict.notes = list(notes or [])
+    return verdict
+
+
+def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.Series],
+             best_penalized: Optional[pd.Series], search: SearchConfig, level: Optional[float]) -> Verdict:
+    base = stats[stats[names.REGULARIZER] == names.NONE]
+    caveats = _collapse_caveats(table) + _few_trials_caveats(table, search)
+    if recommended is None:
+        return Verdict("No trial finished its budget: there is no answer to give.", caveats)
+    if base.empty:
+        return Verdict(f"Best: {config_label(recommended)}. The baseline did not finish, so no gain can be "
+                       "stated against no regularization.", caveats)
+    base_row = base.iloc[0]
+    candidate = recommended if recommended[names.REGULARIZER] != names.NONE else best_penalized
+    if candidate is None:
+        return Verdict(f"Only the baseline finished ({_acc(base_row)}): no regularizer could be compared.",
+                       caveats)
+    gain = paired_difference(seed_values(table, candidate, names.TEST_ACCURACY, names.PHASE_CONFIRM),
+                             seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM), search.confidence,
+                             level=level)
+    figure = f"{gain.words()} test accuracy over no regularization"
+    helped = recommended[names.REGULARIZER] != names.NONE and gain.above_zero
+    if helped:
+        edge = lambda_edge_note(recommended, search)
+        caveats = ([edge] if edge else []) + caveats
+        return Verdict(f"{config_label(recommended)}: {figure}.", caveats, gain, True)
+    caveat = _undecided_caveat(gain)
+    if recommended[names.REGULARIZER] == names.NONE:
+        why = ("its gain is within noise" if gain.mean > 0 else "it does not beat no regularization") \
+            if gain.n >= 2 else "too few paired seeds to tell"
+        headline = (f"No regularizer helped: keep no regularization. The best penalty, {config_label(candidate)}, "
+                    f"gives {figure}; {why}.")
+    else:  # chosen on validation, but the held-out test split cannot tell it from the baseline
+        headline = (f"No regularizer helped beyond noise. {config_label(recommended)} led on validation and is "
+                    f"recommended, but it gives {figure}, within noise: expect about what no regularization gives.")
+    return Verdict(headline, [caveat] + caveats, gain, False)
+
+
+def _undecided_caveat(gain: PairedDifference) -> str:
+    level = f"{100 * gain.confidence:g}%"
+    if gain.n < 2:
+        return (f"the gain rests on {gain.n} paired confirmation seed{'s' if gain.n != 1 else ''} (the search "
+                f"trial's own seed never counts: it was picked as the best), too few for a {level} interval: "
+                "set search.confirm_seeds=3 or more")
+    return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) "
+            "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger validation split would tell")
+
+
+def _acc(row: Any) -> str:
+    return f"test accuracy {float(row['test_mean']):.4f}"
+
+
+def _collapse_caveats(table: pd.DataFrame) -> list[str]:
+    """Per regularizer: the smallest λ at which a trial collapsed to chance or diverged."""
+    out = []
+    for state, verb in ((names.STATE_COLLAPSED, "collapsed to chance accuracy"), (names.STATE_DIVERGED, "diverged")):
+        bad = table[table[names.COL_STATE] == state]
+        for reg, group in bad.groupby(names.REGULARIZER, sort=True):
+            lams = pd.to_numeric(group[names.LAMBDA], errors="coerce").dropna()
+            if lams.empty:
+                continue
+            out.append(f"{regularizer_name(str(reg))} {verb} at λ ≥ {lams.min():.2g} ({len(group)} trial{'s' if len(group) > 1 else ''})")
+    return out
+
+
+def _few_trials_caveats(table: pd.DataFrame, search: SearchConfig) -> list[str]:
+    """Searched regularizers with fewer than MIN_FINISHED_PER_KIND trials that ran the full budget."""
+    out: list[str] = []
+    if search.grid:  # a fixed grid searches no λ: there is nothing to raise
+        return out
+    search_rows = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
+    for reg in search.regularizers:
+        if reg == names.NONE:
+            continue
+        finished = search_rows[(search_rows[names.REGULARIZER] == reg)
+                               & (search_rows[names.COL_STATE] == names.STATE_COMPLETED)]
+        if len(finished) < MIN_FINISHED_PER_KIND:
+            out.append(f"too few trials of {reg}: {len(finished)} ran the full budget, so its best λ is "
+                       "barely searched (raise search.num_samples)")
+    return out

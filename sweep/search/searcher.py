@@ -1,0 +1,189 @@
+"""OptunaSearch that tells Optuna the truth about how trials ended, measures the baseline once, and
+never trains a twin.
+
+- **The baseline is a control, not a search point.** The tuning playbook's scientific parameters are
+  the regularizer and its placement; ``none`` is the control every gain is stated against. The
+  searcher therefore hands out ``{regularizer: none}`` once, as its first trial, without an Optuna
+  trial behind it, and Optuna's space holds only real penalties. TPE can then not spend the budget
+  re-proposing the baseline or configs that only look like it.
+- **End states.** Stock OptunaSearch reports an ASHA-stopped trial as COMPLETE with its truncated
+  value, which biases TPE toward configs that merely learn fast. Here such a trial is told as PRUNED,
+  a diverged or collapsed trial as COMPLETE with the worst possible value, an errored one as FAIL.
+  In a multi-objective study (``search.objectives=[val_accuracy, sparsity]``) the same holds: a
+  stopped trial is PRUNED with no values, which multi-objective TPE ranks below every completed one.
+- **An epoch budget.** With ``epoch_budget`` (the search's share of ``search.budget_epochs``), no
+  trial starts that could take the search past it: a running trial counts at its full budget until
+  it ends, an ended one at the epochs it trained. While a running trial may still free epochs (ASHA
+  stops it early), the next suggestion waits; once none is running and none fits, the search is over.
+- **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
+  would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
+  is invented) and replaced by a fresh proposal, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import json
+
+from typing import Any, Dict, Optional
+
+from ray.tune.search.optuna import OptunaSearch
+
+from sweep.search.states import end_state
+from trainables import names
+
+#: What Optuna is told for a diverged or collapsed trial, per objective mode.
+WORST_VALUE = {"max": 0.0, "min": float("inf")}
+#: How many duplicate proposals one suggest() replaces before it accepts a duplicate.
+MAX_DUPLICATE_RETRIES = 25
+#: Optuna user attribute set on a proposal that was dropped as a duplicate (value: the twin's number).
+DUPLICATE_ATTR = "regsweep_duplicate_of"
+#: The baseline's trial config.
+BASELINE_CONFIG: Dict[str, Any] = {names.REGULARIZER: names.NONE}
+
+
+def _params_key(params: Dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def is_baseline(config: Optional[Dict[str, Any]]) -> bool:
+    """True for the unregularized control."""
+    return bool(config) and config.get(names.REGULARIZER, names.NONE) == names.NONE  # type: ignore[union-attr]
+
+
+class PruneAwareOptunaSearch(OptunaSearch):
+    """OptunaSearch with a baseline control, truthful end states and no duplicate trials.
+
+    ``with_baseline``: hand out the ``none`` control as the first trial. ``searchable``: whether the
+    Optuna space has any penalized config at all (False: the baseline is the only trial).
+    """
+
+    def __init__(self, *args: Any, with_baseline: bool = True, searchable: bool = True, epoch_budget: int = 0,
+                 epochs_per_trial: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._baseline_pending = with_baseline
+        self._baseline_trials: set[str] = set()
+        self._searchable = searchable
+        self._epoch_budget = epoch_budget
+        self._epochs_per_trial = epochs_per_trial
+        self._epochs: dict[str, int] = {}
+        """Trial id -> epochs trained so far, for every trial this searcher handed out."""
+        self._ended: set[str] = set()
+
+    def committed_epochs(self) -> int:
+        """What the handed-out trials may train at most: a running one its full budget, an ended one
+        what it trained."""
+        epochs, ended = getattr(self, "_epochs", {}), getattr(self, "_ended", set())
+        return sum(n if t in ended else self._epochs_per_trial for t, n in epochs.items())
+
+    def _over_budget(self) -> bool:
+        budget = getattr(self, "_epoch_budget", 0)
+        return bool(budget) and self.committed_epochs() + self._epochs_per_trial > budget
+
+    def suggest(self, trial_id: str) -> Optional[Dict]:
+        if trial_id in self._baseline_trials:
+            return dict(BASELINE_CONFIG)
+        if trial_id not in getattr(self, "_epochs", {}):
+            if self._over_budget():  # wait while a running trial may still stop early and free epochs
+                return None if set(self._epochs) - self._ended else self.FINISHED
+            if hasattr(self, "_epochs"):
+                self._epochs[trial_id] = 0
+        if self._baseline_pending:
+            self._baseline_pending = False
+            self._baseline_trials.add(trial_id)
+            return dict(BASELINE_CONFIG)
+        if not self._searchable:
+            return self.FINISHED
+        config = super().suggest(trial_id)
+        for _ in range(MAX_DUPLICATE_RETRIES):
+            ot_trial = self._ot_trials.get(trial_id)
+            if not isinstance(config, dict) or ot_trial is None:
+                break
+            twin = self._twin_of(ot_trial)
+            if twin is None:
+                break
+            self._drop_duplicate(trial_id, ot_trial, twin)
+            config = super().suggest(trial_id)
+        return config
+
+    def _worst(self) -> Any:
+        """The worst value per objective (a list for a multi-objective study)."""
+        if isinstance(self._mode, list):
+            return [WORST_VALUE[mode] for mode in self._mode]
+        return WORST_VALUE[self._mode]
+
+    def _twin_of(self, ot_trial: Any) -> Any:
+        """An earlier trial with the same params that ran or runs (failed and dropped ones don't count).
+        Looked up in an index by params, not by a scan of the study: a scan per suggestion makes a
+        sweep's search time grow with the square of its trial count. A trial without a twin enters
+        the index."""
+        from optuna.trial import TrialState
+
+        index = self._params_index()
+        key = _params_key(ot_trial.params)
+        number = index.get(key)
+        if number is not None and number != ot_trial.number:
+            twin = self._ot_study.get_trials(deepcopy=False)[number]  # numbers are positions in the study
+            if twin.state != TrialState.FAIL:
+                return twin
+        index[key] = ot_trial.number
+        return None
+
+    def _params_index(self) -> dict[str, int]:
+        """params -> trial number of the trials that count as twins (built once, then kept up to date;
+        an unpickled searcher of an older version builds it from its study)."""
+        index = getattr(self, "_by_params", None)
+        if index is None:
+            from optuna.trial import TrialState
+
+            index = {_params_key(t.params): t.number for t in self._ot_study.get_trials(deepcopy=False)
+                     if t.state != TrialState.FAIL and t.params}
+            self._by_params = index
+        return index
+
+    def _drop_duplicate(self, trial_id: str, ot_trial: Any, twin: Any) -> None:
+        from optuna.trial import TrialState
+
+        ot_trial.set_user_attr(DUPLICATE_ATTR, twin.number)
+        self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+        del self._ot_trials[trial_id]
+
+    def on_trial_result(self, trial_id: str, result: Dict) -> None:
+        self._count_epochs(trial_id, result)
+        if trial_id in self._baseline_trials:
+            return None
+        return super().on_trial_result(trial_id, result)
+
+    def _count_epochs(self, trial_id: str, result: Optional[Dict]) -> None:
+        epochs = getattr(self, "_epochs", None)
+        if epochs is not None and trial_id in epochs and result and result.get(names.EPOCH) is not None:
+            epochs[trial_id] = max(epochs[trial_id], int(result[names.EPOCH]))
+
+    def on_trial_complete(
+        self, trial_id: str, result: Optional[Dict] = None, error: bool = False
+    ) -> None:
+        self._count_epochs(trial_id, result)
+        if not error and hasattr(self, "_ended"):  # an errored trial is retried under the same id
+            self._ended.add(trial_id)
+        if trial_id in self._baseline_trials:
+            if error:  # Ray retries an errored trial under the same id: hand the baseline out again then
+                return None
+            self._completed_trials.add(trial_id)
+            return None
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        from optuna.trial import TrialState
+
+        state = end_state(result, error)
+        ot_trial = self._ot_trials[trial_id]
+        if state == names.STATE_COMPLETED:
+            return super().on_trial_complete(trial_id, result, error)
+        if state == names.STATE_STOPPED:
+            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        elif state in names.FAILED_CONFIG_STATES:
+            self._ot_study.tell(ot_trial, self._worst(), state=TrialState.COMPLETE)
+        else:
+            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            index = self._params_index()
+            if index.get(_params_key(ot_trial.params)) == ot_trial.number:  # a failed trial is nobody's twin
+                del index[_params_key(ot_trial.params)]
+        self._completed_trials.add(trial_id)

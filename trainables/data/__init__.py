@@ -1,0 +1,1 @@
+"""The datasets: the built-in ones (EMNIST, digits, synthetic) and the user's own arrays."""

@@ -1,0 +1,1 @@
+"""What a trial measures beyond accuracy: weight and activation sparsity, pruning, collapse."""

@@ -41,7 +41,8 @@ from sweep.report.pareto import ParetoAnswer, pareto_answer, write_front
 from sweep.report.pareto import render as render_pareto
 from sweep.search.space import start_points
 from trainables.choices import Prior
-from trainables.data.builtin import Dataset, load_dataset
+from trainables.data.load import load_dataset
+from trainables.data.types import Dataset
 from trainables.model.check import ModelReport, check_model
 from trainables.model.source import SEED_CNN, ModelSource
 from trainables.trainable import default_source, layers_param, model_input

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def digits():
     """The digits dataset, loaded once per test session."""
-    from trainables.data.builtin import DataSpec, load_dataset
+    from trainables.data.load import load_dataset
+    from trainables.data.types import DataSpec
 
     return load_dataset(DataSpec(name="digits"))
 

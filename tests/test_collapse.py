@@ -8,7 +8,8 @@ import pytest
 from sweep.search.searcher import end_state
 from trainables import names
 from trainables.metrics.collapse import chance_ceiling, is_collapsed
-from trainables.data.builtin import DataSpec, load_dataset
+from trainables.data.load import load_dataset
+from trainables.data.types import DataSpec
 from trainables.settings import TrainSettings
 from trainables.trainable import run_trial
 

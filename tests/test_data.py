@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from tests.emnist_fixture import write_emnist_zip
-from trainables.data.builtin import EMNIST_SIZES, DataSpec, load_dataset, split_validation
+from trainables.data.load import load_dataset
+from trainables.data.builtin import EMNIST_SIZES
+from trainables.data.types import DataSpec, split_validation
 from trainables.errors import DataError
 
 CLOSED_PORT_URL = "http://127.0.0.1:9/matlab.zip"  # loopback, nothing listens: fails at once

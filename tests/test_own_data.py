@@ -10,7 +10,8 @@ import pytest
 
 from tests import own_models
 from tests.cli import launch
-from trainables.data.builtin import DataSpec, load_dataset
+from trainables.data.load import load_dataset
+from trainables.data.types import DataSpec
 from trainables.errors import ConfigError, DataError, UserError
 from trainables.model.check import check_model
 from trainables.model.source import ModelSource

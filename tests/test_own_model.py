@@ -119,7 +119,7 @@ def test_the_hook_lets_a_subclassed_model_place_the_regularizers_itself():
     assert float(model.losses[0]) == pytest.approx(expected, rel=1e-5)
     from trainables.model.check import check_model
     from trainables.data.user import make_dataset
-    from trainables.data.builtin import DataSpec
+    from trainables.data.types import DataSpec
 
     rng = np.random.default_rng(0)
     data = make_dataset({"x_train": rng.normal(size=(50, 12)), "y_train": np.arange(50) % own_models.N_CLASSES},
@@ -185,7 +185,7 @@ def test_a_user_model_trial_resumes_from_its_checkpoint_and_the_driver_rebuilds_
     model source in progress.json; the driver rebuilds the user's model with the trial's penalty."""
     import shutil
 
-    from trainables.data.builtin import DataSpec
+    from trainables.data.types import DataSpec
     from trainables.settings import TrainSettings
     from trainables.trainable import checkpoint_model, run_trial
     from trainables.data.user import make_dataset

@@ -25,7 +25,7 @@ SHAPES = {
 
 
 def _data():
-    from trainables.data.builtin import DataSpec
+    from trainables.data.types import DataSpec
     from trainables.data.user import make_dataset
 
     rng = np.random.default_rng(0)

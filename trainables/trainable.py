@@ -22,7 +22,7 @@ import numpy as np
 
 from trainables import names
 from trainables.metrics.collapse import chance_ceiling, is_collapsed
-from trainables.data.builtin import Dataset
+from trainables.data.types import Dataset
 from trainables.model.source import ModelSource
 from trainables.metrics.pruning import pruning_metrics
 from trainables.model.rebuild import applied_layers

@@ -49,7 +49,8 @@ def bench_calibration(args: argparse.Namespace) -> int:
     """The A/A rate of the verdict's sequential confirmation on real digits trials."""
     from sweep.report.paired import paired_difference
     from sweep.confirm.sequential import Plan, look_confidence
-    from trainables.data.builtin import DataSpec, load_dataset
+    from trainables.data.load import load_dataset
+    from trainables.data.types import DataSpec
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +126,9 @@ def bench_fidelity(args: argparse.Namespace) -> int:
     configs an ASHA-like rule would have stopped."""
     from scipy import stats
 
-    from trainables.data.builtin import DataSpec, load_dataset
+    from trainables.data.load import load_dataset
+
+    from trainables.data.types import DataSpec
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,8 @@ def run_plain(data_name: str, configs: int, epochs: int, out: Path) -> None:
     epochs with validation, evaluate on the test split; TensorFlow on every core. Epochs are timed by
     a Keras callback, the first one from the start of the config (as Tune times a trial)."""
     from sweep.runtime.timings import FINISHED, Timeline
-    from trainables.data.builtin import DataSpec, load_dataset
+    from trainables.data.load import load_dataset
+    from trainables.data.types import DataSpec
     from trainables.model.seed_cnn import build_model
     from trainables.model.regularizers import RegularizerSpec
     from trainables.settings import TrainSettings
@@ -185,7 +186,8 @@ def run_stock(data_name: str, configs: int, epochs: int, out: Path, gpus_per_tri
     from ray import tune
 
     from sweep.runtime.timings import FINISHED, TimingRecorder, open_timeline
-    from trainables.data.builtin import DataSpec, load_dataset
+    from trainables.data.load import load_dataset
+    from trainables.data.types import DataSpec
 
     timeline = open_timeline("stock", time.time())
     data = load_dataset(DataSpec(name=data_name))

@@ -285,7 +285,8 @@ def plot_curves(runs: Sequence[MethodRun], path: Path) -> Path:
 
 def bench_search(args: argparse.Namespace) -> int:
     """Run every method at every seed, retrain the answers, write and print the comparison."""
-    from trainables.data.builtin import DataSpec, load_dataset
+    from trainables.data.load import load_dataset
+    from trainables.data.types import DataSpec
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)

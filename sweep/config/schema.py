@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from trainables import names
 from trainables.choices import Objective, Placement, Prior, Regularizer, Scheduler
-from trainables.data.builtin import DATASETS, DataSpec
+from trainables.data.types import DATASETS, DataSpec
 from trainables.errors import ConfigError
 from trainables.model.source import SEED_CNN
 from trainables.user_code import is_target

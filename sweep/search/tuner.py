@@ -11,7 +11,7 @@ from sweep.config.schema import SweepConfig
 from sweep.search.searcher import BASELINE_CONFIG, PruneAwareOptunaSearch, is_baseline
 from sweep.search.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
-from trainables.data.builtin import SYNTHETIC, Dataset
+from trainables.data.types import SYNTHETIC, Dataset
 from trainables.model.source import ModelSource
 from trainables.settings import TrainSettings
 from trainables.trainable import tune_trainable

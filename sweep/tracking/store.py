@@ -24,7 +24,7 @@ from sweep.config.schema import SweepConfig
 from sweep.tracking.retry import call_with_retry
 from sweep.tracking.trial_runs import TrackingInfo
 from trainables import names
-from trainables.data.builtin import Dataset
+from trainables.data.types import Dataset
 from trainables.errors import ConfigError, UserError
 
 LOCAL_DB = "mlflow.db"

@@ -1,4 +1,4 @@
-"""The three datasets, decoded once into uint8 images and int labels with a seeded validation split.
+"""The three built-in datasets, decoded once into uint8 images and int labels with a seeded validation split.
 
 - ``emnist``: EMNIST balanced (47 classes) through ``extra_keras_datasets.emnist.load_data``. The
   library's built-in NIST URL is dead, so the zip is fetched from NIST's current address into the
@@ -18,73 +18,21 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 
+from trainables.data.types import DATASETS, SYNTHETIC, DataSpec, Dataset, split_validation
 from trainables.errors import DataError
 from trainables.tf_runtime import import_tensorflow_quietly
 
-#: The throughput data: random labels, so every trial sits at chance accuracy.
-SYNTHETIC = "synthetic"
-DATASETS = ("emnist", "digits", SYNTHETIC, "npz")
-EMNIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/matlab.zip"
 #: The cache file name ``extra_keras_datasets.emnist.load_data`` looks for in ``$KERAS_HOME/datasets``.
 EMNIST_LIBRARY_FNAME = "emnist_matlab.npz"
 EMNIST_CLASSES = 47
 #: EMNIST balanced split sizes (train, test), used for the synthetic dataset.
 EMNIST_SIZES = (112_800, 18_800)
 IMAGE_SIDE = 28
-
-
-@dataclass
-class DataSpec:
-    """Which dataset to load and how to split it."""
-
-    name: str = "emnist"
-    """emnist | digits | synthetic | npz."""
-    val_split: float = 0.2
-    """Fraction of the training set held out for validation (the seed uses 0.2)."""
-    seed: int = 0
-    """Seed of the validation split (and of the synthetic data)."""
-    matlab_zip: str | None = None
-    """A pre-placed EMNIST matlab.zip to use instead of downloading."""
-    url: str = EMNIST_URL
-    """Where to download EMNIST's matlab.zip from."""
-    download: bool = True
-    """Allow downloading EMNIST when it is not cached."""
-    path: Optional[str] = None
-    """data=npz: the .npz file with x_train and y_train (and optionally x_val/y_val, x_test/y_test)."""
-    loader: Optional[str] = None
-    """``module:function`` returning the same arrays (a dict, or keras-style ((x, y), (x, y)) pairs);
-    it replaces the dataset that ``data`` names."""
-
-
-@dataclass
-class Dataset:
-    """Train/val/test arrays (uint8 images N x 28 x 28 x 1, int64 labels) and what they are."""
-
-    name: str
-    n_classes: int
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    meta: dict[str, str] = field(default_factory=dict)
-    pixels: bool = True
-    """True for the built-in uint8 images, scaled to [0, 1] as they are fed; user data go in as given."""
-
-    def sizes(self) -> dict[str, int]:
-        """Number of examples per split."""
-        return {
-            "train": len(self.y_train),
-            "val": len(self.y_val),
-            "test": len(self.y_test),
-        }
 
 
 def keras_cache_dir() -> Path:
@@ -97,12 +45,8 @@ def keras_cache_dir() -> Path:
     return Path(keras_home()).expanduser().resolve()
 
 
-def load_dataset(spec: DataSpec) -> Dataset:
-    """Load ``spec.name`` (or the user's arrays) with its seeded validation split."""
-    if spec.loader or spec.name == "npz":
-        from trainables.data.user import load_user_dataset
-
-        return load_user_dataset(spec)
+def load_builtin(spec: DataSpec) -> Dataset:
+    """Load the built-in dataset ``spec.name`` with its seeded validation split."""
     if spec.name == "emnist":
         import_tensorflow_quietly()  # the EMNIST path imports Keras, and so TensorFlow
         (x_tr, y_tr), (x_te, y_te) = load_emnist_arrays(spec)
@@ -127,21 +71,6 @@ def load_dataset(spec: DataSpec) -> Dataset:
         y_test=y_te.astype(np.int64),
         meta={"val_split": str(spec.val_split), "seed": str(spec.seed)},
     )
-
-
-def split_validation(
-    x: np.ndarray, y: np.ndarray, val_split: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded random hold-out of ``val_split`` of the training set."""
-    if not 0.0 < val_split < 1.0:
-        raise DataError(f"val_split must be in (0, 1), got {val_split}", "set data.val_split=0.2")
-    order = np.random.default_rng(seed).permutation(len(y))
-    n_val = max(1, int(round(len(y) * val_split)))
-    if n_val >= len(y):
-        raise DataError(f"data.val_split={val_split} holds out all {len(y)} training examples for validation, "
-                        "leaving none to train on", "use a smaller data.val_split, e.g. 0.2")
-    val, train = order[:n_val], order[n_val:]
-    return x[train], y[train], x[val], y[val]
 
 
 def _with_channel(x: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from trainables.data.builtin import DataSpec, Dataset, split_validation
+from trainables.data.types import DataSpec, Dataset, split_validation
 from trainables.errors import DataError
 
 SPLITS = ("train", "val", "test")

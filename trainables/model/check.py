@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trainables.data.builtin import Dataset
+from trainables.data.types import Dataset
 from trainables.errors import ConfigError, DataError
 from trainables.model.seed_cnn import REGULARIZED_LAYERS
 from trainables.model.source import LayerTable, ModelSource, is_user_compiled, placeholder_maker

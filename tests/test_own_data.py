@@ -124,6 +124,9 @@ def test_a_missing_or_broken_file_and_a_bad_loader_are_one_line(tmp_path, monkey
         load_dataset(DataSpec(loader="nowhere:load"))
     with pytest.raises(ConfigError, match="data.loader: module 'loaders' has no 'missing'"):
         load_dataset(DataSpec(loader="loaders:missing"))
+    (tmp_path / "attr_broken.py").write_text("import os\nos.no_such_function()\ndef load():\n    return {}\n")
+    with pytest.raises(ConfigError, match=r"importing 'attr_broken' failed \(AttributeError: module 'os' has no"):
+        load_dataset(DataSpec(loader="attr_broken:load"))  # an import that fails is not a missing function
 
 
 def mlp_source(data, target: str = "tests.own_models:mlp") -> ModelSource:

@@ -60,7 +60,7 @@ def test_the_regularizer_lands_on_every_supporting_layer_with_its_penalty_and_th
 
     expected = CASES[name][2]
     assert list(table) == list(expected), "every layer with a weight matrix, in model order, and no other"
-    for a, b, c in zip(users_own.weights, fresh.weights, model.weights):
+    for a, b, c in zip(users_own.weights, fresh.weights, model.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
         np.testing.assert_array_equal(np.asarray(b), np.asarray(c))
     by_name = {layer.name: layer for layer in walk_layers(model)}
@@ -155,7 +155,7 @@ def test_the_reused_model_trains_a_user_model_like_a_fresh_one():
     reused = trial_model(src, spec, "float32")
     keras.utils.set_random_seed(5)
     plain = src.regularized(spec_maker(spec), fresh=src.fresh())[0]
-    for a, b in zip(plain.variables, reused.variables):
+    for a, b in zip(plain.variables, reused.variables, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     x = sample("embedding_head")
     plain(x), reused(x)

@@ -1,4 +1,4 @@
-"""Pins each reach into Ray's private internals (``sweep/runtime/ray_internals.py``): a Ray upgrade that moves
+"""Pins each reach into Ray's private internals (``sweep/internals/ray_internals.py``): a Ray upgrade that moves
 or changes one fails here, naming Ray and its version, rather than breaking cluster joins silently."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import ray
 
-from sweep.runtime import ray_internals
+from sweep.internals import ray_internals
 from tests.cli import launch_env
 
 WHO = f"Ray {ray.__version__}"
@@ -20,7 +20,7 @@ def test_the_token_setup_function_is_where_regsweep_reaches_for_it():
     try:
         module = importlib.import_module(ray_internals.TOKEN_SETUP_MODULE)
     except ImportError as exc:
-        raise AssertionError(f"{WHO} has no {ray_internals.TOKEN_SETUP_MODULE}: sweep/runtime/ray_internals.py needs "
+        raise AssertionError(f"{WHO} has no {ray_internals.TOKEN_SETUP_MODULE}: sweep/internals/ray_internals.py needs "
                              f"a new home for joining a token-auth cluster ({exc})") from None
     function = getattr(module, ray_internals.TOKEN_SETUP_FUNCTION, None)
     assert callable(function), f"{WHO} dropped {ray_internals.TOKEN_SETUP_MODULE}.{ray_internals.TOKEN_SETUP_FUNCTION}"
@@ -30,7 +30,7 @@ def test_the_token_setup_function_is_where_regsweep_reaches_for_it():
 
 SNIPPET = """
 import os, ray
-from sweep.runtime.ray_internals import enable_token_auth_if_token_available
+from sweep.internals.ray_internals import enable_token_auth_if_token_available
 from ray._raylet import AuthenticationMode, get_authentication_mode
 on = enable_token_auth_if_token_available()
 print(on, os.environ.get("RAY_AUTH_MODE"), get_authentication_mode() == AuthenticationMode.TOKEN)
@@ -64,3 +64,35 @@ def test_an_inherited_auth_mode_disabled_is_said_in_one_line():
     assert line is not None and "\n" not in line and "RAY_AUTH_MODE=disabled" in line and "unset" in line
     assert local_auth_warning({"RAY_AUTH_MODE": "DISABLED"}) is not None
     assert local_auth_warning({}) is None and local_auth_warning({"RAY_AUTH_MODE": "token"}) is None
+
+
+def test_optuna_search_still_keeps_its_study_trials_and_told_set_where_regsweep_reads_them():
+    """A stock OptunaSearch, asked and told once: the study, the live Optuna trial and the told set
+    are where ``sweep/internals/ray_internals.py`` reads them."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    def space(trial: optuna.Trial) -> None:  # define-by-run: the suggested params are the config
+        trial.suggest_float("x", 0.0, 1.0)
+
+    searcher = OptunaSearch(space=space, metric="score", mode="max", seed=0)
+    for attr in ray_internals.OPTUNA_SEARCH_ATTRS:
+        assert hasattr(searcher, attr), f"{WHO}: OptunaSearch has no {attr}; update sweep/internals/ray_internals.py"
+    assert isinstance(ray_internals.optuna_study(searcher), optuna.Study), WHO
+    assert searcher.suggest("t0") is not None
+    live = ray_internals.optuna_trials(searcher).get("t0")
+    assert isinstance(live, optuna.Trial), f"{WHO}: OptunaSearch no longer maps trial ids to optuna.Trial"
+    searcher.on_trial_complete("t0", {"score": 0.5})
+    assert "t0" in ray_internals.told_trials(searcher), f"{WHO}: OptunaSearch no longer records told trials"
+    assert ray_internals.optuna_study(searcher).trials[0].value == 0.5, WHO
+
+
+def test_asha_still_counts_its_stops_where_regsweep_takes_one_back():
+    from ray.tune.schedulers import ASHAScheduler
+
+    scheduler = ASHAScheduler(time_attr="training_iteration", metric="score", mode="max", max_t=4, grace_period=1)
+    counter = getattr(scheduler, ray_internals.ASHA_STOP_COUNTER, None)
+    assert isinstance(counter, int), f"{WHO}: ASHA has no int {ray_internals.ASHA_STOP_COUNTER}"
+    ray_internals.uncount_stop(scheduler)
+    assert getattr(scheduler, ray_internals.ASHA_STOP_COUNTER) == counter - 1
+    assert str(counter - 1) in scheduler.debug_string(), f"{WHO}: ASHA's status line no longer shows the count"

@@ -29,7 +29,7 @@ def _curve(digits, config, settings=FAST):
 
 @pytest.fixture
 def empty_pool():
-    from trainables.model.seed_cnn import reusable
+    from trainables.model import reusable
 
     reusable._POOL.clear()
     yield reusable._POOL
@@ -63,7 +63,7 @@ def test_the_reused_model_starts_where_build_model_starts_with_the_same_penalty(
     fresh = build_model(digits.n_classes, spec)
     keras.utils.set_random_seed(7)
     reused = trial_model(default_source(digits, TrainSettings()), spec, "float32")
-    for a, b in zip(fresh.variables, reused.variables):
+    for a, b in zip(fresh.variables, reused.variables, strict=True):  # a missing variable fails
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     x = digits.x_val[:32].astype("float32") / 255.0
     fresh(x, training=False), reused(x, training=False)

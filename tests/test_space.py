@@ -142,8 +142,9 @@ def test_no_two_trials_that_count_share_a_config_and_a_failed_trials_config_may_
     assert len(keys) == len(set(keys)) == 42 - 1
 
 
-def test_windowed_tpe_is_optunas_tpe_below_the_window_and_models_a_bounded_set_above_it():
-    from sweep.search.windowed_tpe import WindowedTPESampler, _WindowedStudy
+def test_windowed_tpe_is_optunas_tpe_below_the_window_and_still_finds_the_optimum_above_it():
+    """What the window does to TPE's proposals is pinned in tests/test_optuna_internals.py."""
+    from sweep.search.windowed_tpe import WindowedTPESampler
 
     def run(sampler, n=30):
         study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -155,11 +156,6 @@ def test_windowed_tpe_is_optunas_tpe_below_the_window_and_models_a_bounded_set_a
     assert [t.params for t in plain.trials] == [t.params for t in windowed.trials]
 
     small = run(WindowedTPESampler(seed=3, n_startup_trials=5, recent=8, best=3), n=40)
-    seen = _WindowedStudy(small, 8, 3, {})._get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(seen) == 11
-    assert [t.number for t in seen[-8:]] == list(range(32, 40)), "the most recent trials"
-    best_older = sorted((t for t in small.trials[:32]), key=lambda t: -t.value)[:3]
-    assert {t.number for t in seen[:3]} == {t.number for t in best_older}, "and the best of the others"
     assert max(t.value for t in small.trials[20:]) > -0.05, "it still finds the optimum"
 
 

@@ -132,7 +132,7 @@ def test_plots_survive_an_ipython_half_imported_by_another_thread_once_the_canva
 
     from tests.conftest import REPO
 
-    code = ("import sys, types, pathlib; from sweep import plots; from sweep.report.summary import trials_table; "
+    code = ("import sys, types, pathlib; from sweep.report import plots; from sweep.report.summary import trials_table; "
             "from tests.test_summary import RECORDS; settle = sys.argv[2] == 'settle'; "
             "plots.settle_canvas() if settle else None; "
             "sys.modules['IPython'] = types.ModuleType('IPython');"  # half-imported: no version_info yet

@@ -148,14 +148,17 @@ def test_few_trials_and_collapse_caveats():
 
 
 def test_binomial_floor_keeps_one_seed_from_looking_certain():
-    """Configs with no shared confirmation seeds (one seed each) tie within 2 binomial standard errors."""
-    one = {"n_seeds": 1, "val_mean": 0.97, "val_sd": float("nan")}
-    other = {"n_seeds": 1, "val_mean": 0.968, "val_sd": float("nan")}
-    expected = (0.97 * 0.03 / N_VAL + 0.968 * 0.032 / N_VAL) ** 0.5
-    assert ranking.diff_se(one, other, "val", N_VAL) == pytest.approx(expected, rel=1e-9)
-    assert ranking.tied(one, other, N_VAL), "one validation example apart is noise"
-    far = {"n_seeds": 1, "val_mean": 0.90, "val_sd": float("nan")}
-    assert not ranking.tied(one, far, N_VAL), "7 points apart on 287 examples is not noise"
+    """Configs with no shared confirmation seeds (one seed each) tie within 2 binomial standard errors
+    of the split's 287 validation examples. Known answers, worked by hand:
+    sqrt((0.97 x 0.03 + 0.968 x 0.032) / 287) = sqrt(0.060076 / 287) = 0.0144680."""
+    def one_seed(val: float) -> dict:
+        return {"n_seeds": 1, "val_mean": val, "val_sd": float("nan")}
+
+    assert ranking.diff_se(one_seed(0.97), one_seed(0.968), "val", N_VAL) == pytest.approx(0.0144680, abs=5e-7)
+    assert ranking.tied(one_seed(0.97), one_seed(0.968), N_VAL), "one validation example apart is noise"
+    # 2 SE of 0.97 against 0.935 is 0.03539, of 0.97 against 0.934 is 0.03556: the line falls between
+    assert ranking.tied(one_seed(0.97), one_seed(0.935), N_VAL), "3.5 points apart: within 2 SE (3.54)"
+    assert not ranking.tied(one_seed(0.97), one_seed(0.934), N_VAL), "3.6 points apart: beyond 2 SE (3.56)"
 
 
 def test_configs_that_share_confirmation_seeds_tie_on_their_paired_differences():

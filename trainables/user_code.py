@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import re
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def load_callable(target: str, key: str) -> Callable[..., Any]:
     module_name, _, attr = target.partition(":")
     _working_dir_on_path()
     try:
-        module = importlib.import_module(module_name)
+        fn = pkgutil.resolve_name(target)  # imports the module, then looks the function up in it
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing == module_name or module_name.startswith(missing + "."):  # the module itself, or its package
@@ -41,13 +42,13 @@ def load_callable(target: str, key: str) -> Callable[..., Any]:
                               "PYTHONPATH") from None
         raise ConfigError(key, f"importing {module_name!r} failed: {exc}", "install what it imports") from None
     except Exception as exc:
+        module = sys.modules.get(module_name)  # imported: the function is what is missing
+        if isinstance(exc, AttributeError) and module is not None and not hasattr(module, attr):
+            raise ConfigError(key, f"module {module_name!r} has no {attr!r}", f"define {attr}() in {module_name} "
+                              "or fix the name after the colon") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ConfigError(key, f"importing {module_name!r} failed ({type(exc).__name__}: {first})",
                           f"fix the module; `python -c 'import {module_name}'` shows the whole error") from None
-    fn = getattr(module, attr, None)
-    if fn is None:
-        raise ConfigError(key, f"module {module_name!r} has no {attr!r}", f"define {attr}() in {module_name} "
-                          "or fix the name after the colon")
     if not callable(fn):
         raise ConfigError(key, f"{target} is a {type(fn).__name__}, not a function", "name a function")
     return fn

@@ -99,7 +99,7 @@ def _join(address: str, modules: Sequence[Path], quiet: bool) -> None:
     (replayed on stderr with ``--verbose``); a refused token is one line that says how to give one."""
     import ray
 
-    from sweep.runtime.ray_internals import enable_token_auth_if_token_available
+    from sweep.internals.ray_internals import enable_token_auth_if_token_available
 
     token_mode = enable_token_auth_if_token_available()
     with tempfile.NamedTemporaryFile("w+", prefix="regsweep-ray-init-", suffix=".log") as log:

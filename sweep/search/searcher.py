@@ -28,6 +28,7 @@ from typing import Any, Dict, Optional
 
 from ray.tune.search.optuna import OptunaSearch
 
+from sweep.internals.ray_internals import optuna_study, optuna_trials, told_trials
 from sweep.search.states import end_state
 from trainables import names
 
@@ -95,7 +96,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
             return self.FINISHED
         config = super().suggest(trial_id)
         for _ in range(MAX_DUPLICATE_RETRIES):
-            ot_trial = self._ot_trials.get(trial_id)
+            ot_trial = optuna_trials(self).get(trial_id)
             if not isinstance(config, dict) or ot_trial is None:
                 break
             twin = self._twin_of(ot_trial)
@@ -107,9 +108,9 @@ class PruneAwareOptunaSearch(OptunaSearch):
 
     def _worst(self) -> Any:
         """The worst value per objective (a list for a multi-objective study)."""
-        if isinstance(self._mode, list):
-            return [WORST_VALUE[mode] for mode in self._mode]
-        return WORST_VALUE[self._mode]
+        if isinstance(self.mode, list):
+            return [WORST_VALUE[mode] for mode in self.mode]
+        return WORST_VALUE[self.mode]
 
     def _twin_of(self, ot_trial: Any) -> Any:
         """An earlier trial with the same params that ran or runs (failed and dropped ones don't count).
@@ -122,7 +123,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
         key = _params_key(ot_trial.params)
         number = index.get(key)
         if number is not None and number != ot_trial.number:
-            twin = self._ot_study.get_trials(deepcopy=False)[number]  # numbers are positions in the study
+            twin = optuna_study(self).get_trials(deepcopy=False)[number]  # numbers are positions in the study
             if twin.state != TrialState.FAIL:
                 return twin
         index[key] = ot_trial.number
@@ -135,7 +136,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
         if index is None:
             from optuna.trial import TrialState
 
-            index = {_params_key(t.params): t.number for t in self._ot_study.get_trials(deepcopy=False)
+            index = {_params_key(t.params): t.number for t in optuna_study(self).get_trials(deepcopy=False)
                      if t.state != TrialState.FAIL and t.params}
             self._by_params = index
         return index
@@ -144,8 +145,8 @@ class PruneAwareOptunaSearch(OptunaSearch):
         from optuna.trial import TrialState
 
         ot_trial.set_user_attr(DUPLICATE_ATTR, twin.number)
-        self._ot_study.tell(ot_trial, state=TrialState.FAIL)
-        del self._ot_trials[trial_id]
+        optuna_study(self).tell(ot_trial, state=TrialState.FAIL)
+        del optuna_trials(self)[trial_id]
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
         self._count_epochs(trial_id, result)
@@ -167,23 +168,23 @@ class PruneAwareOptunaSearch(OptunaSearch):
         if trial_id in self._baseline_trials:
             if error:  # Ray retries an errored trial under the same id: hand the baseline out again then
                 return None
-            self._completed_trials.add(trial_id)
+            told_trials(self).add(trial_id)
             return None
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id in told_trials(self) or trial_id not in optuna_trials(self):
             return super().on_trial_complete(trial_id, result, error)
         from optuna.trial import TrialState
 
         state = end_state(result, error)
-        ot_trial = self._ot_trials[trial_id]
+        ot_trial = optuna_trials(self)[trial_id]
         if state == names.STATE_COMPLETED:
             return super().on_trial_complete(trial_id, result, error)
         if state == names.STATE_STOPPED:
-            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+            optuna_study(self).tell(ot_trial, state=TrialState.PRUNED)
         elif state in names.FAILED_CONFIG_STATES:
-            self._ot_study.tell(ot_trial, self._worst(), state=TrialState.COMPLETE)
+            optuna_study(self).tell(ot_trial, self._worst(), state=TrialState.COMPLETE)
         else:
-            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            optuna_study(self).tell(ot_trial, state=TrialState.FAIL)
             index = self._params_index()
             if index.get(_params_key(ot_trial.params)) == ot_trial.number:  # a failed trial is nobody's twin
                 del index[_params_key(ot_trial.params)]
-        self._completed_trials.add(trial_id)
+        told_trials(self).add(trial_id)

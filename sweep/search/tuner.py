@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sweep.config.schema import SweepConfig
+from sweep.internals.ray_internals import uncount_stop
 from sweep.search.searcher import BASELINE_CONFIG, PruneAwareOptunaSearch, is_baseline
 from sweep.search.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
@@ -154,7 +155,7 @@ def make_asha(cfg: SweepConfig) -> Any:
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
             action = super().on_trial_result(tune_controller, trial, result)
             if action == TrialScheduler.STOP and is_baseline(trial.config):
-                self._num_stopped -= 1
+                uncount_stop(self)
                 return TrialScheduler.CONTINUE
             return action
 

@@ -9,44 +9,15 @@ finished trials it is exactly Optuna's TPE.
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+
+from sweep.internals.optuna_internals import WindowedStudy
 
 #: Finished trials TPE sees beyond which the window applies (recent ones, then the best of the rest).
 RECENT_TRIALS = 300
 BEST_TRIALS = 50
-
-
-class _WindowedStudy:
-    """The study as TPE's model-building sees it: every attribute is the study's, but its finished
-    trials are windowed."""
-
-    def __init__(self, study: Any, recent: int, best: int, cache: dict) -> None:
-        self._study = study
-        self._recent = recent
-        self._best = best
-        self._cache = cache
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        if len(trials) <= self._recent + self._best:
-            return trials
-        # one suggestion asks several times: the window changes only when a trial finishes
-        key = (tuple(states or ()), len(trials), trials[-1].number, deepcopy)
-        if key not in self._cache:
-            self._cache.clear()
-            older, recent = trials[:-self._recent], trials[-self._recent:]
-            sign = -1.0 if self._study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
-            scored = [t for t in older if t.state == TrialState.COMPLETE and t.values]
-            best = heapq.nlargest(self._best, scored, key=lambda t: sign * t.values[0])
-            self._cache[key] = sorted(best, key=lambda t: t.number) + recent
-        return self._cache[key]
 
 
 class WindowedTPESampler(optuna.samplers.TPESampler):
@@ -58,8 +29,8 @@ class WindowedTPESampler(optuna.samplers.TPESampler):
         self._best = best
         self._window: dict = {}
 
-    def _view(self, study: Any) -> _WindowedStudy:
-        return _WindowedStudy(study, self._recent, self._best, self._window)
+    def _view(self, study: Any) -> WindowedStudy:
+        return WindowedStudy(study, self._recent, self._best, self._window)
 
     def __getstate__(self) -> dict:
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
@@ -74,7 +45,14 @@ class WindowedTPESampler(optuna.samplers.TPESampler):
             return super().infer_relative_search_space(study, trial)
         return super().infer_relative_search_space(self._view(study), trial)
 
-    def _sample(self, study: Any, trial: Any, search_space: dict) -> dict:
+    def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict:
+        """TPE's joint proposal, modelled on the windowed trials."""
         if len(study.directions) > 1:
-            return super()._sample(study, trial, search_space)
-        return super()._sample(self._view(study), trial, search_space)
+            return super().sample_relative(study, trial, search_space)
+        return super().sample_relative(self._view(study), trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        """TPE's proposal for a parameter outside the joint space, modelled on the windowed trials."""
+        if len(study.directions) > 1:
+            return super().sample_independent(study, trial, param_name, param_distribution)
+        return super().sample_independent(self._view(study), trial, param_name, param_distribution)

@@ -25,6 +25,7 @@ import numpy as np
 
 from trainables.data.types import DATASETS, SYNTHETIC, DataSpec, Dataset, split_validation
 from trainables.errors import DataError
+from trainables.keras_internals import keras_home
 from trainables.tf_runtime import import_tensorflow_quietly
 
 #: The cache file name ``extra_keras_datasets.emnist.load_data`` looks for in ``$KERAS_HOME/datasets``.
@@ -33,16 +34,6 @@ EMNIST_CLASSES = 47
 #: EMNIST balanced split sizes (train, test), used for the synthetic dataset.
 EMNIST_SIZES = (112_800, 18_800)
 IMAGE_SIDE = 28
-
-
-def keras_cache_dir() -> Path:
-    """The Keras cache root (``$KERAS_HOME`` or ``~/.keras``), exactly as ``get_file`` resolves it.
-
-    The library's ``get_file`` call takes a bare file name, so our zip must sit in this directory.
-    """
-    from keras.src.backend.config import keras_home  # the value get_file itself uses
-
-    return Path(keras_home()).expanduser().resolve()
 
 
 def load_builtin(spec: DataSpec) -> Dataset:
@@ -122,7 +113,7 @@ def load_emnist_arrays(
     """EMNIST train and test arrays: from the .npz cache, else decoded once from matlab.zip."""
     from filelock import FileLock
 
-    cache = keras_cache_dir()
+    cache = keras_home()
     npz_path = cache / "datasets" / "regsweep" / f"emnist-{emnist_type}.npz"
     npz_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(npz_path) + ".lock"):

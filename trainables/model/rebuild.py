@@ -84,12 +84,13 @@ def check_rebuildable(model: Any, target: str) -> None:
     """Raise ``SubclassedModelError`` unless ``model`` (and every model nested in it) is Sequential
     or functional."""
     import keras
-    from keras.src.models.functional import Functional
+
+    from trainables.keras_internals import is_sequential_or_functional
 
     if not isinstance(model, keras.Model):
         raise ConfigError("model", f"{target} returned a {type(model).__name__}, not a keras.Model",
                           "return the model from the function (keras.Sequential, keras.Model(inputs, outputs))")
-    if not isinstance(model, (keras.Sequential, Functional)):
+    if not is_sequential_or_functional(model):
         raise SubclassedModelError(target, type(model).__name__)
     for layer in model.layers:
         if isinstance(layer, keras.Model):

@@ -1,0 +1,66 @@
+"""The reaches into Ray's private internals, in one place, each pinned by ``tests/test_ray_internals.py``.
+
+**Joining a token-auth cluster.** Ray 2.60 has no public call for "join a cluster the way ``ray start`` does". Its CLI enables token
+authentication when ``RAY_AUTH_MODE`` is unset and a token is at hand, and refreshes its cached
+config so that the running process sees the change. Setting the variable alone after ``import ray``
+is not enough. A Ray upgrade that moves or renames this function fails the pinning test, naming Ray
+and its version, instead of silently breaking cluster joins.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+#: The private module and function used below (the pinning test imports them by these names).
+TOKEN_SETUP_MODULE = "ray._private.authentication.authentication_token_setup"
+TOKEN_SETUP_FUNCTION = "maybe_enable_token_auth_if_token_available"
+
+
+def enable_token_auth_if_token_available() -> bool:
+    """Token mode for this process and its children when ``RAY_AUTH_MODE`` is unset and a token is
+    at hand (what ``ray start`` does); an explicit ``RAY_AUTH_MODE`` is respected. True in token mode."""
+    import importlib
+
+    setup = getattr(importlib.import_module(TOKEN_SETUP_MODULE), TOKEN_SETUP_FUNCTION)
+    quiet = logging.getLogger(TOKEN_SETUP_MODULE)
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its "token authentication is enabled" line is for a cluster's owner
+    try:
+        return bool(setup(warn_if_disabled=False))
+    finally:
+        quiet.setLevel(level)
+
+
+# **Ray's OptunaSearch.** It has no public handle on its Optuna study or on the Optuna trial behind a
+# Tune trial, and regsweep's searcher must tell Optuna how a trial really ended (PRUNED, FAIL, or the
+# worst value) rather than what OptunaSearch would tell it.
+#: The private attributes of ``ray.tune.search.optuna.OptunaSearch`` read below.
+OPTUNA_SEARCH_ATTRS = ("_ot_study", "_ot_trials", "_completed_trials")
+
+
+def optuna_study(searcher: Any) -> Any:
+    """The ``optuna.Study`` that an ``OptunaSearch`` asks and tells."""
+    return searcher._ot_study
+
+
+def optuna_trials(searcher: Any) -> dict[str, Any]:
+    """Tune trial id -> the live ``optuna.Trial`` behind it, for the trials not yet told."""
+    return searcher._ot_trials
+
+
+def told_trials(searcher: Any) -> set[str]:
+    """Tune trial ids whose end ``OptunaSearch`` has already handled (told, or skipped as the baseline)."""
+    return searcher._completed_trials
+
+
+# **ASHA's stop count.** The baseline always runs its full budget: when ASHA would stop it, regsweep
+# continues it instead, and takes the stop back out of ASHA's count (its status line) so that the count
+# stays true. ASHA has no public hook for a trial that must not be stopped.
+#: The private counter of ``ray.tune.schedulers.AsyncHyperBandScheduler`` changed below.
+ASHA_STOP_COUNTER = "_num_stopped"
+
+
+def uncount_stop(scheduler: Any) -> None:
+    """Take back one stop from ASHA's count: the trial it stopped was continued instead."""
+    scheduler._num_stopped -= 1

@@ -12,7 +12,7 @@ from sweep.config.compose import load_config
 from sweep.search.priors import prior_points, profile_inputs, rule_of_thumb, rule_outcome
 from sweep.report.pareto import pareto_answer
 from sweep.report.ranking import config_stats
-from sweep.runner import grid_size
+from sweep.search.phase import grid_size
 from sweep.search.space import start_points
 from sweep.search.searcher import BASELINE_CONFIG
 from trainables import names

@@ -14,7 +14,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from sweep.runner import PENDING_FILE
+from sweep.tracking.finish import PENDING_FILE
 from tests.cli import launch, start, wait_for
 from tests.servers import free_port, mlflow_server
 from trainables import names

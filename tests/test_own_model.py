@@ -166,7 +166,7 @@ def test_the_reused_model_trains_a_user_model_like_a_fresh_one():
 def test_the_users_module_travels_to_a_clusters_workers_as_a_py_module(tmp_path, monkeypatch):
     from sweep.runtime.cluster import worker_env
     from sweep.config.compose import load_config
-    from sweep.runner import user_modules
+    from sweep.session import user_modules
 
     (tmp_path / "single.py").write_text("def build():\n    pass\n")
     (tmp_path / "pkg" / "models").mkdir(parents=True)

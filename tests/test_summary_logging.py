@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sweep.config.schema import SweepConfig
-from sweep.runner import SweepOutcome, _log_summary
+from sweep.report.write import SweepOutcome
+from sweep.tracking.finish import log_summary as _log_summary
 from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter, start_record
 from trainables import names
 from trainables.errors import SummaryNotLogged

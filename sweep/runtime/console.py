@@ -215,3 +215,8 @@ def _float(value: Any) -> Optional[float]:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def say(text: str) -> None:
+    """One line of the launcher's own output, marked as regsweep's."""
+    print(f"regsweep: {text}", flush=True)

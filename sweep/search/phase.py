@@ -1,0 +1,46 @@
+"""The search phase: the Tuner that runs it (new, or restored on resume) and what the budget left
+undone."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from sweep.config.schema import SweepConfig
+from sweep.runtime.console import say
+from sweep.search import tuner
+from sweep.search.priors import DataProfile, prior_points
+from sweep.search.space import start_points
+from trainables import names
+from trainables.choices import Prior
+
+
+def grid_size(cfg: SweepConfig) -> int:
+    """How many search trials the sweep runs (a grid runs its points, a search num_samples)."""
+    if cfg.search.grid:
+        return len(start_points(cfg.search)) + int(cfg.search.baseline)
+    return cfg.search.num_samples
+
+
+def search_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list, resources: dict[str, Any],
+                 gpus: float, profile: DataProfile) -> Any:
+    """The Tuner of the search: restored from its saved state on resume, else built new."""
+    if cfg.resume:
+        say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
+        return tuner.restore_tuner(cfg, name, trainable)
+    say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs (the baseline "
+        f"included), scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
+    concurrency = tuner.concurrent_trials(cfg, resources["cpus"], resources["gpus"], gpus)
+    placements = [str(p) for p in cfg.search.placements]
+    prior = prior_points(profile, placements) if cfg.search.prior == Prior.auto else None
+    return tuner.build_tuner(cfg, name, trainable, callbacks, concurrency, prior)
+
+
+def budget_note(cfg: SweepConfig, results: Sequence[Any]) -> Optional[str]:
+    """What the epoch budget left undone in the search, or None when it stopped nothing."""
+    left = grid_size(cfg) - len(results)
+    trained = sum(int((r.metrics or {}).get(names.EPOCH) or 0) for r in results)
+    share = tuner.search_budget(cfg)
+    if left > 0 and not cfg.search.grid and share and trained + cfg.train.epochs > share:
+        return (f"search: {left} of {grid_size(cfg)} trials not started, since they could have taken the search "
+                f"past its share of the epoch budget ({share} of search.budget_epochs={tuner.budget(cfg)})")
+    return None

@@ -6,7 +6,10 @@ helps, and whether early-stopping rungs keep the configs that win at the full bu
   baseline again at seeds N+1..2N, with the plain loop. It then replays the verdict's sequential
   confirmation (``sweep.confirm.sequential``) on resamples of those seeds for two A/A comparisons (the no-op
   penalty paired with the baseline; the baseline against itself at other seeds): the rate of false
-  "helped" at the default level, and at a single fixed look.
+  "helped" at the default level, and at a single fixed look. It also trains a penalty that truly helps
+  (``--penalty``, by default L2 on activity at λ=0.01) at seeds 1..N and prints, for confirmation plans
+  of 2 to 6 paired seeds (one look, and sequential looks up to that many), the power (how often the
+  verdict says "helped"), the A/A rate, and the epochs the confirmation costs.
 
 ``python -m sweep.bench fidelity [--configs 16] [--epochs 25] [--rungs 5,20]``
   Trains the article's 8 configs plus seeded draws from the default space to the full budget,
@@ -33,6 +36,10 @@ from sweep.bench.search import ARTICLE_GRID, _key, _settings
 from trainables import names
 
 NO_OP = {names.REGULARIZER: names.L2, names.PLACEMENT: names.BIAS, names.LAMBDA: 1e-5}
+#: The penalty whose power is measured: +0.9 pp on the search benchmark's split (issue 10's note).
+HELPS = {names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01}
+#: Confirmation plans compared for power: at most this many paired seeds.
+PLAN_SEEDS = (2, 3, 4, 5, 6)
 
 
 def _final(data: Any, config: dict[str, Any], epochs: int, seed: int, history: list[float] | None = None) -> dict:
@@ -46,8 +53,7 @@ def _final(data: Any, config: dict[str, Any], epochs: int, seed: int, history: l
 
 
 def bench_calibration(args: argparse.Namespace) -> int:
-    """The A/A rate of the verdict's sequential confirmation on real digits trials."""
-    from sweep.report.paired import paired_difference
+    """The A/A rate of the verdict's sequential confirmation on real digits trials, and its power."""
     from sweep.confirm.sequential import Plan, look_confidence
     from trainables.data.load import load_dataset
     from trainables.data.types import DataSpec
@@ -55,14 +61,15 @@ def bench_calibration(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(DataSpec(name=args.data))
-    base, noop, other = {}, {}, {}
+    base, noop, other, helps = {}, {}, {}, {}
     for seed in range(1, args.seeds + 1):
         base[seed] = float(_final(data, {names.REGULARIZER: names.NONE}, args.epochs, seed)[names.TEST_ACCURACY])
         noop[seed] = float(_final(data, NO_OP, args.epochs, seed)[names.TEST_ACCURACY])
         other[seed] = float(_final(data, {names.REGULARIZER: names.NONE}, args.epochs,
                                    seed + args.seeds)[names.TEST_ACCURACY])
+        helps[seed] = float(_final(data, HELPS, args.epochs, seed)[names.TEST_ACCURACY])
         print(f"bench: seed {seed}: none {base[seed]:.4f}, no-op {noop[seed]:.4f}, "
-              f"none at seed {seed + args.seeds} {other[seed]:.4f}", flush=True)
+              f"none at seed {seed + args.seeds} {other[seed]:.4f}, {_key(HELPS)} {helps[seed]:.4f}", flush=True)
     plan = Plan.from_search(3, 6)
     level = look_confidence(plan.looks, 0.95)
     rng = np.random.default_rng(0)
@@ -72,31 +79,58 @@ def bench_calibration(args: argparse.Namespace) -> int:
     for pair, candidate in (("no-op penalty, paired seed", noop), ("baseline vs itself, other seed", other)):
         for label, looks, at in (("sequential (default)", plan.looks, level), ("one look at 2 seeds", (2,), 0.95),
                                  ("one look at 5 seeds", (5,), 0.95)):
-            helped = used = 0
-            for _ in range(args.resamples):
-                order = rng.permutation(sorted(base))[: looks[-1]]
-                seeds_used = looks[-1]
-                for n in looks:
-                    d = paired_difference({s: candidate[s] for s in order[:n]}, {s: base[s] for s in order[:n]},
-                                          0.95, level=at)
-                    if d.decided:
-                        helped += d.above_zero
-                        seeds_used = n
-                        break
-                used += seeds_used
+            rate, used = _replay(base, candidate, looks, at, args.resamples, rng)
             rows.append({"comparison": pair, "procedure": label, "resamples": args.resamples,
-                         "helped_rate": helped / args.resamples, "mean_paired_seeds": used / args.resamples})
+                         "helped_rate": rate, "mean_paired_seeds": used})
+    power = []
+    for most in PLAN_SEEDS:  # power and cost of confirmation plans of 2 to 6 paired seeds
+        plans = [(f"one look at {most}", (most,))] + ([(f"sequential 2..{most}", tuple(range(2, most + 1)))]
+                                                       if most > 2 else [])
+        for label, looks in plans:
+            at = look_confidence(looks, 0.95)
+            hit, used = _replay(base, helps, looks, at, args.resamples, rng)
+            false, _ = _replay(base, other, looks, at, args.resamples, rng)
+            power.append({"plan": label, "per_look_confidence": round(at, 4), "power": hit,
+                          "aa_rate": false, "mean_paired_seeds": used,
+                          "confirmation_epochs": round(2 * args.epochs * used, 1)})
+    gains = np.array([helps[s] - base[s] for s in sorted(base)])
     diffs = np.array([noop[s] - base[s] for s in sorted(base)])
     table = pd.DataFrame(rows)
-    meta = {"data": args.data, "epochs": args.epochs, "seeds": args.seeds, "no_op": NO_OP,
+    meta = {"data": args.data, "epochs": args.epochs, "seeds": args.seeds, "no_op": NO_OP, "helps": HELPS,
+            "helps_differences_pp": (100 * gains).round(3).tolist(),
             "differences_pp": (100 * diffs).round(3).tolist(), "identical_seeds": int((diffs == 0).sum()),
             "self_differences_pp": (100 * np.array([other[s] - base[s] for s in sorted(base)])).round(3).tolist()}
-    (out / "calibration.json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
-    (out / "calibration.md").write_text(table.to_markdown(index=False))
+    (out / "calibration.json").write_text(json.dumps({**meta, "rows": rows, "power": power}, indent=2))
+    (out / "calibration.md").write_text(table.to_markdown(index=False) + "\n\n"
+                                        + pd.DataFrame(power).to_markdown(index=False))
     print(table.to_string(index=False))
+    print(pd.DataFrame(power).to_string(index=False))
+    print(f"bench: {_key(HELPS)} minus baseline per seed (pp): {meta['helps_differences_pp']}")
     print(f"bench: no-op minus baseline per seed (pp): {meta['differences_pp']}")
     print(f"bench: baseline at other seeds minus baseline (pp): {meta['self_differences_pp']}")
     return 0
+
+
+def _replay(base: dict[int, float], candidate: dict[int, float], looks: tuple[int, ...], level: float,
+            resamples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """The verdict's confirmation replayed on ``resamples`` random orders of the seeds: the rate of
+    "helped", and the paired seeds used on average (the looks stop once the interval decides)."""
+    from sweep.report.paired import paired_difference
+
+    looks = tuple(n for n in looks if n <= len(base)) or (len(base),)  # no look past the seeds trained
+    helped = used = 0
+    for _ in range(resamples):
+        order = rng.permutation(sorted(base))[: looks[-1]]
+        seeds_used = looks[-1]
+        for n in looks:
+            d = paired_difference({s: candidate[s] for s in order[:n]}, {s: base[s] for s in order[:n]},
+                                  0.95, level=level)
+            if d.decided:
+                helped += d.above_zero
+                seeds_used = n
+                break
+        used += seeds_used
+    return helped / resamples, used / resamples
 
 
 def fidelity_configs(n: int, seed: int) -> list[dict[str, Any]]:

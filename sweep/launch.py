@@ -86,7 +86,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nregsweep: interrupted; continue with the same command plus resume=true "
               "(and name=... if it was generated)", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _from_mlflow(exc):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"regsweep: error: the MLflow server refused a call after the preflight ({first}); what ran is "
+              "kept. Fix: correct the server or the permission, then run the same command again (plus resume=true "
+              "if its trials had started)",
+              file=sys.stderr)
+        return 1
     return 0 if outcome.best is not None else 1
+
+
+def _from_mlflow(exc: BaseException) -> bool:
+    """An ``MlflowException`` (MLflow is imported by then whenever one can be raised)."""
+    mlflow_exceptions = sys.modules.get("mlflow.exceptions")
+    return mlflow_exceptions is not None and isinstance(exc, mlflow_exceptions.MlflowException)
 
 
 def exit_now(code: int) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from sweep.config.fingerprint import first_difference, started_with_old_l1_ratio
+from sweep.config.fingerprint import KEPT_BY_RAY, first_difference, started_with_old_l1_ratio
 from sweep.config.schema import SweepConfig
 from sweep.runtime import cluster
 from sweep.runtime.console import go_quiet, say
@@ -84,7 +84,7 @@ def prepare_inputs(cfg: SweepConfig, out_dir: Path) -> Inputs:
     """Reach the servers, load the data once, check the model against it and profile it; say each in
     one line. Then set the driver's environment for Ray and MLflow."""
     if cfg.tracking.uri:
-        tracking.preflight(cfg.tracking.uri)
+        tracking.preflight(cfg.tracking.uri, cfg.tracking.experiment)
     cluster.preflight(cfg.cluster)
     data = load_dataset(cfg.data)
     data_ready = time.time()
@@ -151,6 +151,10 @@ def _check_resumable(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str
                           "(1 = pure L2); it now follows scikit-learn (1 = pure L1)",
                           "start a new sweep under another name; resuming would mix two meanings")
     key = first_difference(saved, space)
+    if key in KEPT_BY_RAY:
+        raise ConfigError(key, f"cannot change when sweep {name!r} resumes ({saved.get(key)!r} then, "
+                          f"{space.get(key)!r} now): Ray's restored Tuner keeps the value the sweep started with",
+                          f"resume with {key}={saved.get(key)}, or start a new sweep under another name")
     if key is not None:
         raise ConfigError(key, f"differs from the value sweep {name!r} started with "
                           f"({saved.get(key)!r} then, {space.get(key)!r} now), and it changes results",

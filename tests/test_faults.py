@@ -99,6 +99,7 @@ def finish(proc, log: Path, timeout: float = 600) -> str:
     return log.read_text(errors="replace")
 
 
+@pytest.mark.slow
 def test_killed_trial_worker_is_retried_into_its_one_child_run(server, tmp_path):
     uri, client = server
     exp, epochs = "fault-trial-kill", 4
@@ -125,6 +126,7 @@ def test_killed_trial_worker_is_retried_into_its_one_child_run(server, tmp_path)
     assert list(table["state"]) == [names.STATE_COMPLETED] * 2 and set(table["epochs"]) == {epochs}
 
 
+@pytest.mark.slow
 def test_killed_driver_resumes_into_the_same_parent_without_rerunning_finished_trials(server, tmp_path):
     uri, client = server
     exp, epochs, n = "fault-driver-kill", 3, 4
@@ -178,6 +180,7 @@ def sweep_then_stop_server(tmp_path: Path, experiment: str, *overrides: str):
     return proc, log, client, root, port
 
 
+@pytest.mark.slow
 def test_mlflow_server_outage_mid_sweep_loses_no_metric(tmp_path):
     exp, epochs = "fault-outage", 4
     proc, log, client, root, port = sweep_then_stop_server(

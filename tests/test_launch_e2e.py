@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from tests.cli import launch
 from trainables import names
@@ -82,11 +83,19 @@ def test_resume_is_refused_when_a_setting_that_shapes_results_changed(tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"regsweep: error: {key}: differs"), lines
         assert "resuming sweep" not in proc.stdout, "refused before anything started"
+    for override, key in (("search.num_samples=3", "search.num_samples"),
+                          ("search.max_concurrent_trials=1", "search.max_concurrent_trials")):
+        proc = launch(tmp_path, *base, "train.epochs=1", override, "resume=true", timeout=120)
+        assert proc.returncode == 2, (override, proc.stdout[-2000:], proc.stderr[-2000:])
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"regsweep: error: {key}: cannot change when sweep"), lines
+        assert "Ray's restored Tuner keeps" in lines[0] and f"resume with {key}=" in lines[0]
     # cluster settings do not change results: resuming with them changed is allowed
     ok = launch(tmp_path, *base, "train.epochs=1", "cluster.max_failures=5", "train.threads=1", "resume=true")
     assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_resume_of_a_sweep_started_with_the_old_l1_ratio_meaning_is_refused(tmp_path):
     base = ("data=digits", "search.num_samples=1", "train.epochs=1", "train.batch_size=64",
             "search.confirm_seeds=0", "name=old-ratio")

@@ -11,6 +11,10 @@ from tests.cli import launch
 from tests.servers import mlflow_server
 from trainables import names
 
+#: A whole sweep on a real server (about 2 minutes): the one-ReLU model's trials also run in the
+#: default suite (tests/test_own_relu_shapes.py).
+pytestmark = pytest.mark.slow
+
 SWEEP = "own-model"
 EXPERIMENT = "own-model-e2e"
 N_TRIALS = 3

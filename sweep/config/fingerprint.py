@@ -3,8 +3,9 @@
 A resumed sweep must train and judge its remaining trials exactly as the first ones were: a changed
 ``train.epochs`` would reach the trainable while ASHA's restored ``max_t`` kept the old value, a
 changed ``data.*`` would compare trials on different splits. Settings that only decide where and how
-fast trials run (``cluster.*``, ``tracking.*``, ``train.threads``, ``train.checkpoint_every``,
-``search.max_concurrent_trials``) may change.
+fast trials run (``cluster.*``, ``tracking.*``, ``train.threads``, ``train.checkpoint_every``) may
+change. ``search.num_samples`` and ``search.max_concurrent_trials`` do not change results, but Ray's
+restored Tuner keeps the values it started with, so a resume that changes them is refused too.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from sweep.config.schema import SweepConfig
 from sweep.search.space import L1_RATIO_MEANING, RegularizationSpace
 
 #: Keys that may change on resume (they do not change results).
-MAY_CHANGE = {"train.threads", "train.checkpoint_every", "search.max_concurrent_trials", "search.num_samples",
-              "data.matlab_zip", "data.url", "data.download", "search.confidence"}
+MAY_CHANGE = {"train.threads", "train.checkpoint_every", "data.matlab_zip", "data.url", "data.download",
+              "search.confidence"}
+#: Keys that Ray's restored Tuner keeps from the start (its saved TuneConfig): a resume cannot change them.
+KEPT_BY_RAY = {"search.num_samples", "search.max_concurrent_trials"}
 
 
 def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
@@ -43,6 +46,8 @@ def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Op
     """The first dotted key whose value differs (or that only one side has), else None. A key the
     saved sweep predates counts with the value it had then (``ADDED_LATER``)."""
     for key in sorted(set(saved) | set(current)):
+        if key in KEPT_BY_RAY and key not in saved:  # a sweep saved before they were recorded
+            continue
         if saved.get(key, ADDED_LATER.get(key)) != current.get(key):
             return key
     return None

@@ -99,13 +99,58 @@ def seed_local_store(db: Path) -> None:
         db.unlink(missing_ok=True)
 
 
-def preflight(uri: str, timeout: float = 10.0) -> None:
-    """Fail fast, with one line, when the tracking server does not answer."""
+def preflight(uri: str, experiment: str, timeout: float = 10.0) -> None:
+    """Fail fast, with one line, when the tracking server does not answer, refuses the credentials,
+    or holds the sweep's experiment deleted: before any data, Ray or trial starts."""
     problem = _health(uri, timeout)
     if problem is not None:
         raise UserError(f"the MLflow tracking server at tracking.uri={uri} does not answer ({problem})",
                         "start it (e.g. mlflow server --host 127.0.0.1 --port 5000) or fix tracking.uri; "
                         "leave tracking.uri unset for the local store (./mlflow.db)")
+    _check_experiment(uri, experiment, timeout)
+
+
+def _check_experiment(uri: str, experiment: str, timeout: float) -> None:
+    """One authenticated read of the experiment, as the sweep's own calls will make it (``/health``
+    needs no credentials): wrong credentials, no permission, a deleted experiment or a failing server
+    are each one line here rather than a traceback after Ray has started."""
+    from urllib.parse import urlencode
+
+    url = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{urlencode({'experiment_name': experiment})}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=_auth_headers()), timeout=timeout) as resp:
+            found = json.load(resp).get("experiment", {})
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # not there yet: the sweep creates it
+            return
+        if exc.code == 401:
+            raise UserError(f"the MLflow server at {uri} refused the credentials (HTTP 401)",
+                            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
+                            "to a user of that server") from None
+        if exc.code == 403:
+            raise UserError(f"the MLflow user has no permission on experiment {experiment!r} at {uri} (HTTP 403)",
+                            "ask the server's admin for EDIT on it, or set tracking.experiment to one you may "
+                            "write") from None
+        raise UserError(f"the MLflow server at {uri} failed reading experiment {experiment!r} (HTTP {exc.code})",
+                        "check the server's log and retry once it answers") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise UserError(f"the MLflow server at {uri} stopped answering "
+                        f"({getattr(exc, 'reason', exc) or type(exc).__name__})", "check the server and retry") from None
+    if found.get("lifecycle_stage") == "deleted":
+        raise UserError(f"MLflow experiment {experiment!r} (id {found.get('experiment_id')}) is deleted at {uri}",
+                        f"restore it (mlflow experiments restore --experiment-id {found.get('experiment_id')}) "
+                        "or set tracking.experiment to another name")
+
+
+def _auth_headers() -> dict[str, str]:
+    """The credentials MLflow's own client sends, from the same environment variables."""
+    import base64
+
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset,

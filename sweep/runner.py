@@ -62,7 +62,7 @@ def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcom
     name = cfg.sweep_name()
     out_dir = Path(cfg.output_dir).expanduser().resolve() / name
     space = results_fingerprint(cfg)
-    with session.sweep_lock(out_dir):
+    with session.sweep_lock(cfg, name, out_dir):
         session.check_start(cfg, name, out_dir, space)
         inputs = session.prepare_inputs(cfg, out_dir)
         timeline = open_timeline(name, launched)

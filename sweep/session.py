@@ -52,18 +52,34 @@ class Inputs:
 
 
 @contextmanager
-def sweep_lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``<output_dir>/.<name>.lock`` for the whole sweep: a second launch of the same name
-    (a resume while the first still runs, or a twin started at the same moment) is refused rather
-    than sharing Ray state and MLflow runs. The OS drops the lock when the process dies."""
+def sweep_lock(cfg: SweepConfig, name: str, out_dir: Path) -> Iterator[None]:
+    """Hold the sweep's locks for its whole run: ``<storage>/.<name>.lock`` beside Ray's state (so two
+    launches that share ``cluster.storage_path``, even with different ``output_dir`` or on different
+    hosts of a shared folder, exclude each other), and ``<output_dir>/.<name>.lock`` beside its results.
+    A second launch of the same sweep (a resume while the first still runs, or a twin started at the
+    same moment) is refused rather than sharing Ray state and MLflow runs. The OS drops a lock when the
+    process dies. A storage URI (s3://, gs://) cannot hold a lock: there, only the output lock holds."""
+    from contextlib import ExitStack
+
+    storage = tuner.resolve_storage_path(cfg)
+    places = ([Path(storage.removeprefix("file://"))] if "://" not in storage or storage.startswith("file://")
+              else []) + [out_dir.parent]
+    with ExitStack() as held:
+        for folder in dict.fromkeys(places):
+            held.enter_context(_lock(folder / f".{name}.lock", name))
+        yield
+
+
+@contextmanager
+def _lock(path: Path, name: str) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(out_dir.parent / f".{out_dir.name}.lock"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise ConfigError("name", f"sweep {out_dir.name!r} is running in another process right now "
+        raise ConfigError("name", f"sweep {name!r} is running in another process right now "
                           f"(lock {lock.lock_file})", "wait for it to end, or pick another name") from None
     try:
         yield

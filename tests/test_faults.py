@@ -201,6 +201,7 @@ def test_mlflow_server_outage_mid_sweep_loses_no_metric(tmp_path):
     assert "backfilled" not in out, "the driver's one writer delivered everything"
 
 
+@pytest.mark.slow
 def test_diverging_config_ends_diverged_once_without_retries(server, tmp_path):
     uri, client = server
     exp = "fault-divergence"

@@ -108,6 +108,7 @@ def _crash_after_first_report(config, data, settings):
         tune.report = real_report
 
 
+@pytest.mark.slow
 def test_real_tune_run_checkpoints_and_resumes_after_a_crash(digits, ray_local, tmp_path):
     from ray import tune
 

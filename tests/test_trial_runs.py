@@ -173,6 +173,7 @@ def test_a_new_driver_resumes_records_without_duplicates_and_leaves_ended_runs_a
     assert by_trial["t2"].data.tags[names.TAG_STATE] == names.STATE_COMPLETED
 
 
+@pytest.mark.slow
 def test_records_wait_in_order_while_the_store_is_away_and_nothing_is_lost(tmp_path, capsys, monkeypatch):
     from sweep.tracking.retry import DRIVER_MLFLOW_ENV
     from tests.servers import free_port, mlflow_server

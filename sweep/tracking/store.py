@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from sweep.config.schema import SweepConfig
+from sweep.runtime.console import say
 from sweep.tracking.retry import call_with_retry
 from sweep.tracking.trial_runs import TrackingInfo
 from trainables import names
@@ -167,6 +168,15 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset,
         max_results=1,
     )
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "sweep.launch", *sys.argv[1:]])
+    if existing and not cfg.resume and _stranded(client, experiment_id, existing[0]):
+        client.delete_run(existing[0].info.run_id)
+        say(f"mlflow: parent run {existing[0].info.run_id} of an earlier launch of {name!r} ended before any trial "
+            "started (no Ray state, no child run): moved to MLflow's deleted view, starting afresh")
+        existing = []
+    if cfg.resume and not existing:
+        raise ConfigError("tracking", f"sweep {name!r} has no parent run in MLflow experiment "
+                          f"{cfg.tracking.experiment!r} at {uri}: it was started against another store or experiment",
+                          "resume with the tracking.uri and tracking.experiment it started with")
     if existing:
         if not cfg.resume:
             raise ConfigError("name", f"MLflow experiment {cfg.tracking.experiment!r} already has a sweep "
@@ -183,6 +193,17 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset,
         _log_config(client, run_id, cfg, data, extra or {})
     return TrackingInfo(uri=uri, experiment_id=experiment_id, parent_run_id=run_id, sweep=name,
                         max_outage_s=cfg.tracking.max_outage_s)
+
+
+def _stranded(client: Any, experiment_id: str, parent: Any) -> bool:
+    """A parent run that a launch made and then ended (KILLED or FAILED) before any trial started: it
+    has no child run. The launcher checked, under the sweep's lock, that Ray holds no state for the
+    name. A RUNNING parent may belong to a launch still starting elsewhere, so it is never taken."""
+    if parent.info.status not in (names.RUN_KILLED, names.RUN_FAILED):
+        return False
+    children = client.search_runs([experiment_id], filter_string=f"tags.`{names.TAG_PARENT_RUN}` = "
+                                  f"'{parent.info.run_id}'", max_results=1)
+    return not children
 
 
 def _artifact_location(uri: str, experiment: str) -> Optional[str]:

@@ -91,7 +91,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
         say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {inputs.uri}")
         timeline.mark(MLFLOW_READY)
         writer = TrialRunWriter(info, example=model_input(inputs.data, inputs.data.x_val[:1]),
-                                fresh=not cfg.resume).start()
+                                fresh=not cfg.resume, source=inputs.model.source).start()
         if cfg.resume:
             restore_pending(writer, out_dir)
         else:

@@ -184,10 +184,18 @@ def tune_trainable(config: dict[str, Any], data: Dataset, settings: TrainSetting
         run_trial(config, data, settings, report, restore_dir=restore_dir, source=source)
 
 
-def checkpoint_model(ckpt_dir: str) -> Any:
+class ForeignCheckpoint(Exception):
+    """A checkpoint names another model function than the sweep runs: it is not imported."""
+
+
+def checkpoint_model(ckpt_dir: str, source: Optional[ModelSource] = None) -> Any:
     """The trained model of a checkpoint, as a plain Keras model (the trial's regularizer objects,
     compiled as in the trial): what the driver logs to MLflow. Needs the checkpoint directory, and
-    the user's model function importable where it runs."""
+    the user's model function importable where it runs.
+
+    ``source``: the driver's own model, from the launcher's config. The checkpoint is written by a
+    worker on shared storage, so the function it names is never imported when it differs from the
+    sweep's own (``ForeignCheckpoint``): only the trial's config and weights are read from it."""
     import keras
 
     progress = json.loads((Path(ckpt_dir) / PROGRESS_FILE).read_text())
@@ -196,8 +204,12 @@ def checkpoint_model(ckpt_dir: str) -> Any:
     shape = progress[PROGRESS_MODEL]
     keras.backend.clear_session(free_memory=False)
     if PROGRESS_SOURCE in shape:
-        source = ModelSource.from_dict(shape[PROGRESS_SOURCE])
-    else:  # a checkpoint written before models could be the user's: the seed CNN
+        written = ModelSource.from_dict(shape[PROGRESS_SOURCE])
+        if source is not None and written.target != source.target:
+            raise ForeignCheckpoint(f"checkpoint {ckpt_dir} names model {written.target!r}, but this sweep runs "
+                                    f"{source.target!r}; it was not imported")
+        source = source if source is not None else written
+    elif source is None:  # a checkpoint written before models could be the user's: the seed CNN
         source = ModelSource(n_classes=int(shape["n_classes"]), input_shape=tuple(shape["input_shape"]),
                              input_dtype="float32", learning_rate=float(shape["learning_rate"]))
     model = source.plain(RegularizerSpec.from_trial_config(shape["config"]))

@@ -141,14 +141,17 @@ class _RunState:
 class TrialRunWriter:
     """Delivers ``Record``s in order on one thread; see the module docstring for the policy."""
 
-    def __init__(self, info: TrackingInfo, example: Any = None, client: Any = None, fresh: bool = False) -> None:
+    def __init__(self, info: TrackingInfo, example: Any = None, client: Any = None, fresh: bool = False,
+                 source: Any = None) -> None:
         """``fresh``: the parent run is new, so no child run exists that this process did not create
-        (no search per new trial: that query grows with the experiment)."""
+        (no search per new trial: that query grows with the experiment). ``source``: the sweep's own
+        ``ModelSource``, the only model function a logged checkpoint may name."""
         from mlflow.tracking import MlflowClient
 
         self.info = info
         self.fresh = fresh
         self.example = example
+        self.source = source
         self.client = client if client is not None else MlflowClient(tracking_uri=info.uri)
         self._queue: list[Record] = []
         self._cond = threading.Condition()
@@ -412,7 +415,13 @@ class TrialRunWriter:
 
     def _end(self, run: _RunState, record: Record) -> None:
         if record.checkpoint is not None:
-            self._log_model(run.run_id, record.checkpoint)
+            from trainables.trainable import ForeignCheckpoint
+
+            try:
+                self._log_model(run.run_id, record.checkpoint)
+            except ForeignCheckpoint as exc:  # never imported: the run still ends with its state
+                self.errors.append(f"{record.what}: {exc}")
+                print(f"regsweep: WARNING: model of {record.what} not logged: {exc}", flush=True)
             record.checkpoint = None  # logged: a retry of the end does not log it twice
         self.client.set_tag(run.run_id, names.TAG_STATE, record.state)
         self.client.set_terminated(run.run_id, status=run_status(record.state))
@@ -430,7 +439,7 @@ class TrialRunWriter:
         from mlflow.models import Model, infer_signature
 
         with checkpoint.as_directory() as ckpt_dir:
-            model = checkpoint_model(ckpt_dir)
+            model = checkpoint_model(ckpt_dir, self.source)
         # checkpoint_model clears Keras' session, which turns its progress bars back on; MLflow then
         # predicts on the input example and would draw one in the middle of the console
         keras.utils.disable_interactive_logging()

@@ -158,6 +158,7 @@ def _check_resumable(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str
     if not tune.Tuner.can_restore(tuner.experiment_path(cfg, name)):
         raise ConfigError("resume", f"no sweep named {name!r} to resume in {tuner.resolve_storage_path(cfg)}",
                           "check name= and cluster.storage_path=, or drop resume=true to start a new sweep")
+    check_state_is_private(tuner.experiment_path(cfg, name))
     saved_file = out_dir / SPACE_FILE
     if not saved_file.exists():
         return
@@ -175,3 +176,21 @@ def _check_resumable(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str
         raise ConfigError(key, f"differs from the value sweep {name!r} started with "
                           f"({saved.get(key)!r} then, {space.get(key)!r} now), and it changes results",
                           f"resume with the original {key}, or start a new sweep under another name")
+
+
+def check_state_is_private(experiment: str) -> None:
+    """Ray unpickles a resumed sweep's state (``tuner.pkl``, the searcher's state), and unpickling runs
+    code: refuse, in one line, when another user owns it or anyone may write it. On a local or mounted
+    path only (a storage URI's access is the bucket's)."""
+    import stat
+
+    if "://" in experiment and not experiment.startswith("file://"):
+        return
+    root = Path(experiment.removeprefix("file://"))
+    for path in [root, *sorted(p for p in root.iterdir() if p.is_file())]:
+        info = path.stat()
+        if info.st_uid != os.getuid() or info.st_mode & stat.S_IWOTH:
+            who = "is owned by another user" if info.st_uid != os.getuid() else "is writable by every user"
+            raise ConfigError("cluster.storage_path", f"{path} {who} (mode {stat.filemode(info.st_mode)}), and "
+                              "resuming unpickles the sweep's state from it, which runs code",
+                              f"check it was not changed by someone else, then chmod o-w (or chown) {path}")

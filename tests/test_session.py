@@ -1,5 +1,5 @@
-"""The one-sweep lock is keyed on the sweep's Ray state (storage path and name), not only on its
-output folder: two launches of one sweep with different output_dir exclude each other."""
+"""The session's guards: the one-sweep lock is keyed on the sweep's Ray state (storage path and
+name), not only on its output folder; a resume refuses Ray state that another user may have written."""
 
 from __future__ import annotations
 
@@ -69,3 +69,21 @@ def test_the_lock_is_released_when_the_sweep_ends(tmp_path):
     started = time.monotonic()
     with sweep_lock(cfg, "twin", tmp_path / "a" / "twin"):
         assert time.monotonic() - started < 5
+
+
+def test_resume_refuses_a_state_folder_anyone_may_write(tmp_path):
+    """Ray unpickles the saved state on resume: a folder or file every user may write is refused."""
+    from sweep.session import check_state_is_private
+
+    experiment = tmp_path / "ray_results" / "sweep"
+    experiment.mkdir(parents=True)
+    (experiment / "tuner.pkl").write_bytes(b"state")
+    check_state_is_private(str(experiment))  # the launcher's own, not world-writable
+    (experiment / "tuner.pkl").chmod(0o666)
+    with pytest.raises(ConfigError, match=r"cluster.storage_path: .*tuner.pkl is writable by every user \(mode "
+                                          r"-rw-rw-rw-\).*unpickles"):
+        check_state_is_private(str(experiment))
+    (experiment / "tuner.pkl").chmod(0o644)
+    experiment.chmod(0o777)
+    with pytest.raises(ConfigError, match="sweep is writable by every user"):
+        check_state_is_private(str(experiment))

@@ -1,7 +1,10 @@
 """The authenticated preflight against a real MLflow server with basic auth: wrong credentials, no
-permission and a deleted experiment are each one line before anything starts (exit 2)."""
+permission and a deleted experiment are each one line before anything starts (exit 2); and no secret
+of an authenticated sweep reaches a param, a tag, an artifact or the console."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +89,34 @@ def test_an_mlflow_refusal_after_the_preflight_is_one_line_with_exit_1(auth_serv
     errors = [line for line in proc.stderr.splitlines() if line.startswith("regsweep: error:")]
     assert len(errors) == 1 and "the MLflow server refused a call after the preflight" in errors[0], proc.stderr
     assert "resume=true" in errors[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_no_secret_reaches_a_param_a_tag_an_artifact_or_the_console(auth_server, tmp_path):
+    """An authenticated sweep: the password (given the way MLflow documents, in the environment)
+    appears nowhere a reader of the experiment or of the console could see it."""
+    from mlflow.tracking import MlflowClient
+
+    secret = ADMIN[1]
+    proc = launch(tmp_path, "data=digits", "search.num_samples=2", "train.epochs=1", "train.batch_size=64",
+                  "search.confirm_seeds=0", f"tracking.uri={auth_server}", "tracking.experiment=secrets",
+                  "name=secrets", env=launch_env(MLFLOW_TRACKING_USERNAME=ADMIN[0], MLFLOW_TRACKING_PASSWORD=secret),
+                  timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert secret not in proc.stdout + proc.stderr
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_USERNAME", ADMIN[0])
+        env.setenv("MLFLOW_TRACKING_PASSWORD", secret)
+        client = MlflowClient(auth_server)
+        experiment = client.get_experiment_by_name("secrets")
+        runs = client.search_runs([experiment.experiment_id])
+        assert len(runs) == 3, "the parent and two trials"
+        seen = 0
+        for run in runs:
+            for key, value in {**run.data.params, **run.data.tags}.items():
+                assert secret not in f"{key}={value}", (run.info.run_name, key)
+            local = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id)))
+            for path in (p for p in local.rglob("*") if p.is_file()):
+                assert secret.encode() not in path.read_bytes(), path
+                seen += 1
+        assert seen > 5, "the summary files and the models were read"

@@ -44,7 +44,10 @@ def test_one_parent_and_one_child_per_trial(tracked):
     assert len(children) == N_TRIALS
     assert {c.data.tags[names.TAG_PARENT_RUN] for c in children} == {parents[0].info.run_id}
     assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == N_TRIALS
-    assert all(c.info.run_name.startswith("tune_trainable_") for c in children)
+    words = {names.NONE: "no regularization", names.L1: "L1", names.L2: "L2", names.ELASTIC_NET: "elastic net"}
+    for child in children:  # named as the console labels the trial: config, then seed
+        label, _, seed = child.info.run_name.rpartition(" · seed ")
+        assert label.startswith(words[child.data.params[names.REGULARIZER]]) and seed.isdigit(), child.info.run_name
 
 
 def test_parent_holds_config_provenance_dataset_and_summary(tracked):

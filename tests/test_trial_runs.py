@@ -376,3 +376,13 @@ def test_undelivered_records_are_kept_as_private_json_lines_not_a_pickle(tmp_pat
     assert writer.restore_saved(path) == 3 and not path.exists()
     assert [r.kind for r in writer._queue] == ["start", "epoch", "end"]
     assert writer._queue[1].metrics == [("val_accuracy", 0.9, 1700000000000)]
+
+
+def test_child_runs_are_named_by_config_and_seed_as_the_console_labels_them():
+    from sweep.tracking.tune_callback import run_name
+    from trainables.settings import TrainSettings
+
+    settings = TrainSettings(seed=7)
+    assert run_name({names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01},
+                    settings) == "L2 on activity, λ=0.01 · seed 7", "a search trial trains at train.seed"
+    assert run_name({names.REGULARIZER: names.NONE, names.SEED: 9}, settings) == "no regularization · seed 9"

@@ -12,7 +12,9 @@ from typing import Any, Optional
 
 from ray.tune import Callback
 
+from sweep.report.ranking import config_label
 from sweep.tracking.trial_runs import Record, TrialRunWriter, end_record, epoch_record, start_record
+from trainables import names
 from trainables.model.source import ModelSource
 from trainables.settings import TrainSettings
 from trainables.trainable import trial_params
@@ -22,6 +24,13 @@ from trainables.trainable import trial_params
 _WRITERS: dict[str, tuple[TrialRunWriter, TrainSettings, Optional[ModelSource]]] = {}
 
 STATE_PENDING = "pending"
+
+
+def run_name(config: dict, settings: TrainSettings) -> str:
+    """A child run's name as a person reads it, the way the console labels the trial:
+    ``L2 on activity, λ=0.01 · seed 0`` (the trial id is the run's ``regsweep.trial_id`` tag)."""
+    seed = config.get(names.SEED)
+    return f"{config_label(config)} · seed {settings.seed if seed is None else int(seed)}"
 
 
 def register(writer: TrialRunWriter, settings: TrainSettings, source: Optional[ModelSource] = None) -> str:
@@ -53,7 +62,8 @@ class TrialRunLogger(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         _, settings, source = self._registered()
-        self.writer.submit(start_record(trial.trial_id, str(trial), trial_params(trial.config, settings, source)))
+        self.writer.submit(start_record(trial.trial_id, run_name(trial.config, settings),
+                                        trial_params(trial.config, settings, source)))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self.writer.submit(epoch_record(trial.trial_id, result))

@@ -108,7 +108,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
     report = build_report(cfg, name, inputs.data.name, inputs.data.sizes()["val"], trained.records(cfg.train.seed),
                           inputs.profile, trained.notes + [trained.confirmed.line()], level=trained.confirmed.level)
     outcome = write_report(report, out_dir)
-    render_report(report, outcome, tuner.budget(cfg), inputs.model.line())
+    render_report(report, outcome, tuner.budget(cfg), inputs.model.line(), wide=cfg.console.verbose)
     timeline.mark(SUMMARY_WRITTEN)
     log_summary(cfg, info, writer, outcome, out_dir)
     timeline.mark(FINISHED)

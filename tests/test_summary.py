@@ -44,6 +44,23 @@ def test_table_ranks_completed_first_then_by_val_accuracy():
     assert "good" in text and "0.9100" in text and len(text.splitlines()) == 6
 
 
+def test_the_terminal_table_fits_120_columns_and_verbose_adds_the_wide_ones():
+    """Every column at its widest: a confirmation trial id, stopped_early, an 8-digit λ, an l1_ratio."""
+    from sweep.report.summary import TABLE_WIDTH
+
+    config = {names.REGULARIZER: names.ELASTIC_NET, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.000372,
+              names.L1_RATIO: 0.4, names.SEED: 12}
+    metrics = {names.VAL_ACCURACY: 0.9791, names.TEST_ACCURACY: 0.9722, names.SPARSITY: 0.0169, names.EPOCH: 25,
+               names.TEST_ACCURACY_PRUNED: 0.97, names.ACTIVATION_SPARSITY: 0.59, names.FINISHED: 0.0,
+               names.COL_NODE_IP: "203.0.113.77", names.NODE_ID: "6c1c19b4e8f0aa"}
+    df = trials_table([TrialRecord(trial="3e9c1_00001", config=config, metrics=metrics, error=False,
+                                   phase=names.PHASE_CONFIRM, seed=12)])
+    narrow, wide = render_table(df), render_table(df, wide=True)
+    assert max(len(line) for line in narrow.splitlines()) <= TABLE_WIDTH, narrow
+    assert "stopped_early" in narrow and "0.000372" in narrow and "val_acc" in narrow
+    assert "203.0.113.77" not in narrow and "203.0.113.77" in wide and "6c1c19b4" in wide and "0.5900" in wide
+
+
 def test_edge_note_flags_lambda_at_either_end_only():
     search = SearchConfig(lambda_low=1e-6, lambda_high=1e-1)
     row = lambda lam: pd.Series({names.REGULARIZER: "l2", names.LAMBDA: lam})

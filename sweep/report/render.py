@@ -10,14 +10,14 @@ from sweep.report.write import SweepOutcome
 from trainables import names
 
 
-def render_report(report: Report, outcome: SweepOutcome, budget: int, model_line: str) -> None:
-    """Print the summary (``budget``: the sweep's epoch budget, 0 for none)."""
+def render_report(report: Report, outcome: SweepOutcome, budget: int, model_line: str, wide: bool = False) -> None:
+    """Print the summary (``budget``: the sweep's epoch budget, 0 for none; ``wide``: --verbose, every column)."""
     table = report.table
     print()
     print(f"=== sweep {report.name}: {len(table)} trials "
           f"({', '.join(f'{v} {k}' for k, v in summary.state_counts(table).items())}), "
           f"{summary.epochs_line(table, budget)} ===")
-    print(summary.render_table(table))
+    print(summary.render_table(table, wide))
     print(f"\n{model_line}")
     print("\nper config (completed trials; mean ± sd over seeds):")
     print(ranking.render_stats(report.stats))

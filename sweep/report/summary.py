@@ -141,11 +141,21 @@ def lambda_edge_note(row: pd.Series, search: SearchConfig) -> Optional[str]:
     return None
 
 
-def render_table(df: pd.DataFrame) -> str:
-    """A fixed-width text table for the terminal."""
+#: Columns the terminal shows only with --verbose (they stay in the CSV): the table fits 120 columns.
+WIDE_ONLY = (names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID)
+#: Shorter headers of the terminal table (the CSV and MLflow keep the metric names).
+SHORT_HEADERS = {names.VAL_ACCURACY: "val_acc", names.TEST_ACCURACY: "test_acc"}
+#: The widest terminal table without --verbose.
+TABLE_WIDTH = 120
+
+
+def render_table(df: pd.DataFrame, wide: bool = False) -> str:
+    """A fixed-width text table for the terminal; ``wide`` adds the pruned accuracy, the activation
+    sparsity and the node."""
     if df.empty:
         return "(no trials)"
-    shown = df.drop(columns=[c for c in CSV_ONLY if c in df.columns])
+    hidden = CSV_ONLY + (() if wide else WIDE_ONLY)
+    shown = df.drop(columns=[c for c in hidden if c in df.columns])
     formats: dict[str, Any] = {
         **{col: "{:.4f}" for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
                                      names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY)},
@@ -154,8 +164,9 @@ def render_table(df: pd.DataFrame) -> str:
         names.NODE_ID: lambda v: str(v)[:8],  # enough to tell nodes apart; the CSV has it whole
     }
     for col, fmt in formats.items():
-        shown[col] = shown[col].map(lambda v, f=fmt: _dash_or(v, f))
-    return shown.to_string(index=False)
+        if col in shown.columns:
+            shown[col] = shown[col].map(lambda v, f=fmt: _dash_or(v, f))
+    return shown.rename(columns=SHORT_HEADERS).to_string(index=False)
 
 
 def _dash_or(value: Any, fmt: Any) -> str:

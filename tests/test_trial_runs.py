@@ -95,16 +95,18 @@ def test_a_trial_gets_one_child_run_with_params_every_epoch_once_and_its_end_sta
     assert "time_this_iter_s" not in child.data.metrics, "only the contract's metrics are logged"
 
 
-@pytest.mark.parametrize("method, after_success, exc", [
+@pytest.mark.parametrize("method, after_success, exc, fresh", [
     # regression: the worker-side TrialRun._open took this retry for a second attempt and skipped the params
-    ("log_batch", False, ConnectionError("connection reset")),
+    ("log_batch", False, ConnectionError("connection reset"), False),
     # the run was created but the answer was lost: the retry must find it, not create a second one
-    ("create_run", True, ConnectionError("answer lost")),
+    ("create_run", True, ConnectionError("answer lost"), False),
+    # the same in a fresh sweep, where the writer does not look for runs it did not make: the start key
+    ("create_run", True, ConnectionError("answer lost"), True),
 ])
-def test_a_retried_start_makes_one_child_with_its_params_and_one_attempt(store, method, after_success, exc):
+def test_a_retried_start_makes_one_child_with_its_params_and_one_attempt(store, method, after_success, exc, fresh):
     _, client, info = store
     flaky = FailOnce(client, method, after_success=after_success, exc=exc)
-    writer = TrialRunWriter(info, client=flaky)
+    writer = TrialRunWriter(info, client=flaky, fresh=fresh)
     writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
     drain(writer)
     assert flaky.failed

@@ -127,6 +127,8 @@ def is_trial_metric(key: str) -> bool:
 TAG_SWEEP = "regsweep.sweep"
 TAG_ROLE = "regsweep.role"
 TAG_TRIAL_ID = "regsweep.trial_id"
+#: A child run's start key: a retried create finds the run an earlier try made (no duplicate).
+TAG_START_KEY = "regsweep.start_key"
 TAG_STATE = "regsweep.state"
 #: How many times the trial has started: 1, plus one per Ray retry after a crash.
 TAG_ATTEMPTS = "regsweep.attempts"

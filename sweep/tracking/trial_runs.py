@@ -27,6 +27,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -70,6 +71,9 @@ class Record:
     """The trial's final ``tune.Checkpoint`` when it completed (its model is logged from it)."""
     attempt: Optional[int] = None
     """Fixed the first time a start is tried, so a retried start never counts twice."""
+    key: str = ""
+    """A start's own id, tagged on the run it creates, set before the first try: when the server made
+    the run but its answer was lost, the retry finds that run by it instead of making a second."""
 
     @property
     def what(self) -> str:
@@ -365,8 +369,12 @@ class TrialRunWriter:
             return  # finished before the driver died: Ray only reports it again
         if record.attempt is None:
             record.attempt = (run.attempts if run is not None else 0) + 1
+        if run is None and record.key:  # an earlier try may have made it, its answer lost
+            run = self._find_started(record)
         if run is None:
+            record.key = record.key or uuid.uuid4().hex
             created = self.client.create_run(self.info.experiment_id, run_name=record.run_name, tags={
+                names.TAG_START_KEY: record.key,
                 names.TAG_PARENT_RUN: self.info.parent_run_id, names.TAG_TRIAL_ID: record.trial,
                 names.TAG_SWEEP: self.info.sweep, names.TAG_ROLE: names.ROLE_TRIAL,
                 names.TAG_STATE: names.STATE_RUNNING, names.TAG_ATTEMPTS: str(record.attempt)})
@@ -377,6 +385,16 @@ class TrialRunWriter:
         if record.attempt > 1:
             self.client.update_run(run.run_id, status=names.RUN_RUNNING)
         run.attempts = record.attempt
+
+    def _find_started(self, record: Record) -> Optional[_RunState]:
+        """The run an earlier try of ``record`` created, found by its start key (fresh mode too)."""
+        found = self.client.search_runs(
+            [self.info.experiment_id], filter_string=f"tags.`{names.TAG_START_KEY}` = '{record.key}'", max_results=1)
+        if not found:
+            return None
+        run = _RunState(found[0].info.run_id, set(), record.attempt or 1)
+        self._runs[record.trial] = run
+        return run
 
     def _open_existing(self, trial_id: str) -> Optional[_RunState]:
         """The trial's child run as MLflow holds it (first touch in this driver process), or None."""

@@ -183,3 +183,25 @@ def test_a_multi_objective_searcher_tells_both_objectives_and_the_same_end_state
     assert trials[11].values == [0.0, 0.0]
     assert len(s._ot_study.best_trials) == 10, "every completed trial trades accuracy for sparsity"
     assert s.suggest("t12")[names.REGULARIZER] in (names.L1, names.L2, names.ELASTIC_NET), "TPE proposes on"
+
+
+def test_an_errored_trial_that_completes_on_resume_gets_its_real_value_in_the_study(tmp_path):
+    """Ray reruns an errored trial under the same id (resume_errored): before, its success was ignored
+    as a second completion and the study kept only FAIL."""
+    from optuna.trial import TrialState
+
+    from sweep.internals.ray_internals import optuna_study
+
+    space = RegularizationSpace(SearchConfig())
+    searcher = PruneAwareOptunaSearch(space=space, metric=names.VAL_ACCURACY, mode="max", sampler=make_sampler(0),
+                                      study_name="rerun", with_baseline=False, searchable=True)
+    assert searcher.suggest("t0") is not None
+    searcher.on_trial_complete("t0", None, error=True)
+    searcher.save(str(tmp_path / "searcher.pkl"))  # the launcher dies; the sweep resumes
+    resumed = PruneAwareOptunaSearch(space=space, metric=names.VAL_ACCURACY, mode="max", sampler=make_sampler(0),
+                                     study_name="rerun", with_baseline=False, searchable=True)
+    resumed.restore(str(tmp_path / "searcher.pkl"))
+    resumed.on_trial_complete("t0", {names.VAL_ACCURACY: 0.87, names.FINISHED: 1.0})
+    trials = optuna_study(resumed).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[1].value == 0.87 and trials[1].params == trials[0].params

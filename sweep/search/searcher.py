@@ -8,7 +8,8 @@ never trains a twin.
   re-proposing the baseline or configs that only look like it.
 - **End states.** Stock OptunaSearch reports an ASHA-stopped trial as COMPLETE with its truncated
   value, which biases TPE toward configs that merely learn fast. Here such a trial is told as PRUNED,
-  a diverged or collapsed trial as COMPLETE with the worst possible value, an errored one as FAIL.
+  a diverged or collapsed trial as COMPLETE with the worst possible value, an errored one as FAIL
+  (and when Ray runs an errored trial again on resume, its real end is added to the study).
   In a multi-objective study (``search.objectives=[val_accuracy, sparsity]``) the same holds: a
   stopped trial is PRUNED with no values, which multi-objective TPE ranks below every completed one.
 - **An epoch budget.** With ``epoch_budget`` (the search's share of ``search.budget_epochs``), no
@@ -170,6 +171,9 @@ class PruneAwareOptunaSearch(OptunaSearch):
                 return None
             told_trials(self).add(trial_id)
             return None
+        rerun = getattr(self, "_errored", {}).get(trial_id)
+        if rerun is not None and not error:  # an errored trial that Ray ran again (resume) has now ended
+            return self._tell_rerun(trial_id, rerun, result)
         if trial_id in told_trials(self) or trial_id not in optuna_trials(self):
             return super().on_trial_complete(trial_id, result, error)
         from optuna.trial import TrialState
@@ -184,7 +188,35 @@ class PruneAwareOptunaSearch(OptunaSearch):
             optuna_study(self).tell(ot_trial, self._worst(), state=TrialState.COMPLETE)
         else:
             optuna_study(self).tell(ot_trial, state=TrialState.FAIL)
+            if not hasattr(self, "_errored"):
+                self._errored: dict[str, int] = {}
+            self._errored[trial_id] = ot_trial.number  # Ray may run it again under the same id
             index = self._params_index()
             if index.get(_params_key(ot_trial.params)) == ot_trial.number:  # a failed trial is nobody's twin
                 del index[_params_key(ot_trial.params)]
         told_trials(self).add(trial_id)
+
+    def _tell_rerun(self, trial_id: str, number: int, result: Optional[Dict]) -> None:
+        """A FAILed Optuna trial cannot be told again: the rerun's real end goes in as a new trial with
+        the same params (Optuna's public ``create_trial``/``add_trial``), so the study holds its value."""
+        import optuna
+        from optuna.trial import TrialState
+
+        del self._errored[trial_id]
+        state = end_state(result, False)
+        failed = optuna_study(self).trials[number]
+        if state == names.STATE_COMPLETED:
+            metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+            values = [float((result or {})[m]) for m in metrics]
+        elif state in names.FAILED_CONFIG_STATES:
+            values = list(self._worst()) if isinstance(self.mode, list) else [self._worst()]
+        elif state == names.STATE_STOPPED:
+            optuna_study(self).add_trial(optuna.trial.create_trial(
+                params=failed.params, distributions=failed.distributions, state=TrialState.PRUNED))
+            return None
+        else:
+            return None
+        optuna_study(self).add_trial(optuna.trial.create_trial(
+            params=failed.params, distributions=failed.distributions, values=values))
+        self._params_index()[_params_key(failed.params)] = len(optuna_study(self).trials) - 1  # a twin from now on
+        return None

@@ -388,3 +388,21 @@ def test_child_runs_are_named_by_config_and_seed_as_the_console_labels_them():
     assert run_name({names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01},
                     settings) == "L2 on activity, λ=0.01 · seed 7", "a search trial trains at train.seed"
     assert run_name({names.REGULARIZER: names.NONE, names.SEED: 9}, settings) == "no regularization · seed 9"
+
+
+def test_records_a_resume_finds_in_the_pending_file_and_in_rays_state_are_sent_once(store, tmp_path):
+    """Before, both copies were queued: the second start counted a second attempt."""
+    _, client, info = store
+    pending = [start_record("t1", "L2 on kernel, λ=0.01 · seed 0", PARAMS), epoch_record("t1", result(1))]
+    saved = TrialRunWriter(info)
+    saved._queue = list(pending)
+    path = tmp_path / ".mlflow-pending.jsonl"
+    assert saved.save_pending(path) == 2
+    writer = TrialRunWriter(info)
+    assert writer.restore_saved(path) == 2  # the launcher's own file, read first
+    writer.restore(pending[:1])  # then Ray's state, saved a moment earlier: the start again
+    assert [(r.kind, r.epoch) for r in writer.pending()] == [("start", 0), ("epoch", 1)]
+    drain(writer)
+    (child,) = children(client, info)
+    assert child.data.tags[names.TAG_ATTEMPTS] == "1"
+    assert steps(client, child.info.run_id) == [1]

@@ -80,6 +80,11 @@ class Record:
         return _WHAT[self.kind].format(trial=self.trial, epoch=self.epoch)
 
 
+def _identity(record: Record) -> tuple[str, str, int]:
+    """What makes a record the same write: its kind, its trial and (for an epoch) its epoch."""
+    return record.kind, record.trial, record.epoch
+
+
 def record_to_json(record: Record) -> dict[str, Any]:
     """A record as plain data; its checkpoint (a ``tune.Checkpoint``) as the URI it lives at."""
     data = {k: v for k, v in vars(record).items() if k != "checkpoint"}
@@ -211,9 +216,20 @@ class TrialRunWriter:
         return len(records)
 
     def restore(self, records: list[Record]) -> None:
-        """Put back records an earlier driver had not delivered, ahead of anything newer."""
+        """Put back records an earlier driver had not delivered, ahead of anything newer. A resume
+        finds them twice, in the pending file and in Ray's saved state: a record already queued is not
+        queued again (a start sent twice would count a second attempt)."""
+        from collections import Counter
+
         with self._cond:
-            self._queue[:0] = list(records)
+            queued = Counter(_identity(r) for r in self._queue)
+            fresh = []
+            for record in records:
+                if queued[_identity(record)]:
+                    queued[_identity(record)] -= 1
+                else:
+                    fresh.append(record)
+            self._queue[:0] = fresh
             self._cond.notify_all()
 
     # --- lifetime ---

@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from sweep.bench.search import launcher_env
 from trainables import names
 
 METHODS = ("plain", "stock", "regsweep")
-REPO = Path(__file__).resolve().parents[2]
 
 
 def grid_configs(n: int) -> list[dict[str, Any]]:
@@ -218,7 +218,7 @@ def regsweep_command(data_name: str, configs: int, epochs: int, extra: Sequence[
 
 def _timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, float]:
     cwd.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = launcher_env()
     launched = time.time()
     with open(log, "w") as fh:
         proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)

@@ -146,6 +146,15 @@ def run_stock(data: Any, epochs: int, seed: int, num_samples: int, storage: Path
     return MethodRun("stock", seed, answer, wall, epochs_done, curve)
 
 
+#: The checkout this benchmark runs from (it holds sweep/ and trainables/).
+REPO = Path(__file__).resolve().parents[2]
+
+
+def launcher_env() -> dict[str, str]:
+    """The environment of ``python -m sweep.launch``: this checkout first on the import path."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
 def run_regsweep(data_name: str, epochs: int, seed: int, num_samples: int, workdir: Path,
                  extra: Sequence[str] = ()) -> MethodRun:
     """``python -m sweep.launch`` with its defaults, in its own working directory."""
@@ -156,7 +165,7 @@ def run_regsweep(data_name: str, epochs: int, seed: int, num_samples: int, workd
     start = time.perf_counter()
     with open(workdir / f"{name}.log", "w") as log:
         proc = subprocess.run(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                              env=launcher_env())
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"regsweep exited {proc.returncode}; see {workdir / f'{name}.log'}")

@@ -53,7 +53,7 @@ class Inputs:
 
 @contextmanager
 def sweep_lock(cfg: SweepConfig, name: str, out_dir: Path) -> Iterator[None]:
-    """Hold the sweep's locks for its whole run: ``<storage>/.<name>.lock`` beside Ray's state (so two
+    """Hold the sweep's locks for its whole run: ``.<storage folder>-<name>.lock`` beside Ray's state (so two
     launches that share ``cluster.storage_path``, even with different ``output_dir`` or on different
     hosts of a shared folder, exclude each other), and ``<output_dir>/.<name>.lock`` beside its results.
     A second launch of the same sweep (a resume while the first still runs, or a twin started at the
@@ -62,11 +62,13 @@ def sweep_lock(cfg: SweepConfig, name: str, out_dir: Path) -> Iterator[None]:
     from contextlib import ExitStack
 
     storage = tuner.resolve_storage_path(cfg)
-    places = ([Path(storage.removeprefix("file://"))] if "://" not in storage or storage.startswith("file://")
-              else []) + [out_dir.parent]
+    locks = [out_dir.parent / f".{name}.lock"]
+    if "://" not in storage or storage.startswith("file://"):  # beside the storage folder: nothing made in it
+        root = Path(storage.removeprefix("file://"))
+        locks.insert(0, root.parent / f".{root.name}-{name}.lock")
     with ExitStack() as held:
-        for folder in dict.fromkeys(places):
-            held.enter_context(_lock(folder / f".{name}.lock", name))
+        for path in dict.fromkeys(locks):
+            held.enter_context(_lock(path, name))
         yield
 
 

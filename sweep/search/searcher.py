@@ -70,6 +70,8 @@ class PruneAwareOptunaSearch(OptunaSearch):
         self._epochs: dict[str, int] = {}
         """Trial id -> epochs trained so far, for every trial this searcher handed out."""
         self._ended: set[str] = set()
+        self._errored: dict[str, int] = {}
+        """Trial id -> Optuna trial number of an errored trial (told FAIL) that Ray may run again."""
 
     def committed_epochs(self) -> int:
         """What the handed-out trials may train at most: a running one its full budget, an ended one
@@ -188,8 +190,8 @@ class PruneAwareOptunaSearch(OptunaSearch):
             optuna_study(self).tell(ot_trial, self._worst(), state=TrialState.COMPLETE)
         else:
             optuna_study(self).tell(ot_trial, state=TrialState.FAIL)
-            if not hasattr(self, "_errored"):
-                self._errored: dict[str, int] = {}
+            if not hasattr(self, "_errored"):  # a searcher pickled by an earlier version
+                self._errored = {}
             self._errored[trial_id] = ot_trial.number  # Ray may run it again under the same id
             index = self._params_index()
             if index.get(_params_key(ot_trial.params)) == ot_trial.number:  # a failed trial is nobody's twin

@@ -31,6 +31,7 @@ BASE_IMAGE = "regsweep-base:local"
 IMAGE = "regsweep:local"
 OVERRIDE = REPO / "docker" / "test" / "docker-compose.test.yml"
 N_TRIALS = 4
+UID = 1000  # the image's user, regsweep (docker/Dockerfile)
 PORTS = ("TEST_PG_PORT", "TEST_MLFLOW_PORT", "TEST_RAY_PORT", "TEST_DASHBOARD_PORT", "TEST_CLIENT_PORT",
          "TEST_AGENT_PORT_HEAD", "TEST_AGENT_PORT_1", "TEST_AGENT_PORT_2", "TEST_AGENT_PORT_LAUNCHER")
 
@@ -85,9 +86,11 @@ class Stack:
         token.write_text(secrets.token_hex(32))
         self.outputs = workdir / "outputs"
         self.outputs.mkdir()
+        os.chown(self.outputs, UID, UID)  # a bind mount the image's non-root user writes
         self.env = {
             "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
             "POSTGRES_PASSWORD": secrets.token_hex(12), "MLFLOW_ADMIN_PASSWORD": "A1-" + secrets.token_hex(12),
+            "MLFLOW_LAUNCHER_PASSWORD": "L1-" + secrets.token_hex(12),
             "MLFLOW_SECRET_KEY": secrets.token_hex(24), "RAY_AUTH_TOKEN_FILE": str(token),
             "BASE_IMAGE": BASE_IMAGE, "REGSWEEP_IMAGE": IMAGE, "REGSWEEP_WORKER_IMAGE": IMAGE,
             "REGSWEEP_OUTPUTS": str(self.outputs), **{p: str(free_port()) for p in PORTS},
@@ -132,6 +135,17 @@ def stack(images, tmp_path_factory) -> Iterator[Stack]:
         print("compose test timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in images.items()))
 
 
+#: Run in a container: its uid, PID 1's command line, and every process's command line (what ps shows).
+PROCESS_REPORT = (
+    "import os, pathlib\n"
+    "def cmd(p):\n"
+    "    try: return pathlib.Path(p, 'cmdline').read_bytes().replace(b'\\0', b' ').decode(errors='replace')\n"
+    "    except OSError: return ''\n"
+    "print(os.getuid()); print(cmd('/proc/1'))\n"
+    "print(' | '.join(cmd(p) for p in pathlib.Path('/proc').iterdir() if p.name.isdigit()))\n"
+)
+
+
 def test_a_sweep_through_the_launcher_runs_on_the_cluster_and_persists(stack, images, monkeypatch):
     from mlflow.tracking import MlflowClient
 
@@ -165,6 +179,19 @@ def test_a_sweep_through_the_launcher_runs_on_the_cluster_and_persists(stack, im
     assert len(parents) == 1 and len(children) == N_TRIALS
     assert {c.data.tags[names.TAG_NODE_ID] for c in children} == set(table[names.NODE_ID])
     assert stack.psql("select count(*) from runs") == str(N_TRIALS + 1), "the runs live in Postgres"
+
+    from mlflow.server.auth.client import AuthServiceClient
+    auth = AuthServiceClient(stack.uri)
+    exp_id = client.get_experiment_by_name("compose").experiment_id
+    assert auth.get_user("regsweep").is_admin is False
+    assert auth.get_user_permission("regsweep", "experiment", exp_id).permission == "MANAGE", \
+        "the launcher's own user made the experiment, not the admin"
+    for service in ("mlflow", "ray-head"):
+        ident = stack.compose("exec", "-T", service, "python", "-c", PROCESS_REPORT).stdout
+        uid, pid1, cmdlines = ident.split("\n", 2)
+        assert uid == str(UID) and "docker-init" in pid1, (service, uid, pid1)
+        for secret in ("POSTGRES_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_LAUNCHER_PASSWORD"):
+            assert stack.env[secret] not in cmdlines, f"{secret} is on a command line in {service}"
 
     start = time.monotonic()
     stack.compose("down", timeout=300)  # keeps the named volumes

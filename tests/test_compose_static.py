@@ -1,5 +1,7 @@
 """The deployment files, read without running them: the real compose file keeps its promises (ports
-on 127.0.0.1, no literal secret, GPU reservation, healthchecks, token auth on), and
+on 127.0.0.1 with separate MLflow and Ray settings, no literal secret and none on a command line, a
+non-admin launcher, an init process and a non-root user, GPU reservation, healthchecks, token auth
+on), and
 ``docker-compose config`` accepts both it and the test override."""
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ OVERRIDE = REPO / "docker" / "test" / "docker-compose.test.yml"
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.I)
 #: What the test override's variables need to be for `config` to render.
 TEST_ENV = {
-    "POSTGRES_PASSWORD": "x", "MLFLOW_ADMIN_PASSWORD": "x", "MLFLOW_SECRET_KEY": "x", "BASE_IMAGE": "regsweep-base:local",
+    "POSTGRES_PASSWORD": "x", "MLFLOW_ADMIN_PASSWORD": "x", "MLFLOW_LAUNCHER_PASSWORD": "x", "MLFLOW_SECRET_KEY": "x", "BASE_IMAGE": "regsweep-base:local",
     "REGSWEEP_IMAGE": "regsweep:local", "RAY_AUTH_TOKEN_FILE": str(REPO / ".env.example"),
     **{k: "1" for k in ("TEST_PG_PORT", "TEST_MLFLOW_PORT", "TEST_RAY_PORT", "TEST_DASHBOARD_PORT",
                         "TEST_CLIENT_PORT", "TEST_AGENT_PORT_HEAD", "TEST_AGENT_PORT_1", "TEST_AGENT_PORT_2",
@@ -36,10 +38,12 @@ def test_the_stack_has_every_service(compose):
     assert {"postgres-data", "mlflow-artifacts", "ray-results"} <= set(compose["volumes"])
 
 
-def test_no_port_is_published_on_all_interfaces(compose):
+def test_no_port_is_published_on_all_interfaces_and_ray_opens_apart_from_mlflow(compose):
+    publish = {"mlflow": "${MLFLOW_PUBLISH_HOST:-127.0.0.1}:", "ray-head": "${RAY_PUBLISH_HOST:-127.0.0.1}:"}
     for name, service in compose["services"].items():
         for port in service.get("ports", []):
-            assert isinstance(port, str) and port.startswith("${PUBLISH_HOST:-127.0.0.1}:"), (name, port)
+            assert name in publish and isinstance(port, str) and port.startswith(publish[name]), (name, port)
+    assert "PUBLISH_HOST:" not in COMPOSE.read_text().replace("MLFLOW_PUBLISH_HOST", "").replace("RAY_PUBLISH_HOST", "")
 
 
 def test_no_literal_secret_and_no_default_password(compose):
@@ -49,10 +53,9 @@ def test_no_literal_secret_and_no_default_password(compose):
             if SECRET_WORDS.search(key) and not key.endswith("_PATH"):
                 assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), (name, key, value)
     text = COMPOSE.read_text()
-    assert "postgresql+psycopg2://mlflow:${POSTGRES_PASSWORD}@" in text
-    assert not re.search(r"\$\{(POSTGRES_PASSWORD|MLFLOW_ADMIN_PASSWORD|MLFLOW_SECRET_KEY):-", text), "a default"
+    assert not re.search(r"\$\{(POSTGRES_PASSWORD|MLFLOW_[A-Z]*PASSWORD|MLFLOW_SECRET_KEY):-", text), "a default"
     example = (REPO / ".env.example").read_text()
-    for key in ("POSTGRES_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_SECRET_KEY"):
+    for key in ("POSTGRES_PASSWORD", "MLFLOW_ADMIN_PASSWORD", "MLFLOW_LAUNCHER_PASSWORD", "MLFLOW_SECRET_KEY"):
         assert re.search(rf"^{key}=$", example, re.M), key
     ignored = (REPO / ".gitignore").read_text().split()
     assert ".env" in ignored and "secrets/" in ignored
@@ -95,3 +98,35 @@ def test_docker_compose_config_validates(files):
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", **TEST_ENV}
     proc = subprocess.run([*args, "config", "-q"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_no_secret_on_a_command_line_where_ps_shows_it(compose):
+    for file in (COMPOSE, OVERRIDE):
+        for name, service in yaml.safe_load(file.read_text())["services"].items():
+            command = service.get("command") or ""
+            assert "PASSWORD" not in str(command) and "TOKEN" not in str(command), (file.name, name, command)
+    mlflow = compose["services"]["mlflow"]
+    assert "postgresql+psycopg2://mlflow@postgres:5432/mlflow" in mlflow["command"]
+    assert mlflow["environment"]["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+
+
+def test_the_launcher_logs_in_as_its_own_user_not_the_admin(compose):
+    launcher = compose["services"]["launcher"]["environment"]
+    assert launcher["MLFLOW_TRACKING_USERNAME"] == "${MLFLOW_LAUNCHER_USER:-regsweep}"
+    assert launcher["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_LAUNCHER_PASSWORD:?")
+    assert "ADMIN" not in str(launcher)
+    assert compose["services"]["mlflow"]["entrypoint"] == ["/app/docker/mlflow-serve.sh"]
+    script = (REPO / "docker" / "launch-on-cluster.sh").read_text()
+    assert "--num-cpus=0 --num-gpus=0" in script
+
+
+def test_every_service_has_an_init_and_the_image_a_non_root_user(compose):
+    for file in (COMPOSE, OVERRIDE):
+        services = yaml.safe_load(file.read_text())["services"]
+        rendered = compose["services"] if file == COMPOSE else services
+        for name, service in rendered.items():
+            if file == COMPOSE or name.startswith("ray-worker-cpu"):
+                assert service.get("init") is True, (file.name, name)
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users and users[-1] not in ("root", "0"), users

@@ -74,8 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
             return 0
         from sweep.runner import run_sweep
+        from sweep.session import private_files
 
-        outcome = run_sweep(cfg, launched)
+        with private_files():
+            outcome = run_sweep(cfg, launched)
     except UserError as exc:
         print(f"regsweep: error: {exc}", file=sys.stderr)
         return 2

@@ -196,3 +196,21 @@ def check_state_is_private(experiment: str) -> None:
             raise ConfigError("cluster.storage_path", f"{path} {who} (mode {stat.filemode(info.st_mode)}), and "
                               "resuming unpickles the sweep's state from it, which runs code",
                               f"check it was not changed by someone else, then chmod o-w (or chown) {path}")
+
+
+#: The process umask while a sweep runs: what it creates is its user's alone (files 0600, folders 0700).
+PRIVATE_UMASK = 0o077
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Whatever the launcher makes while the sweep runs is its user's alone: outputs, pending records,
+    the lock, the local MLflow store and, through the local Ray processes that inherit the umask, Ray's
+    experiment state. Those hold results, credentials in memory dumps and pickles that resume reads,
+    so another user must neither read nor change them. The old umask comes back on exit (the launcher
+    may run inside another program, such as a test)."""
+    old = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)

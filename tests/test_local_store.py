@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import urllib.request
@@ -43,6 +44,11 @@ def test_local_store_takes_four_concurrent_trials_and_mlflow_ui_shows_them(tmp_p
     overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
     assert overlap >= 3, f"trials should have run concurrently, got at most {overlap} at once"
     assert (tmp_path / "mlartifacts").is_dir()
+    # what the launcher and its local Ray made is its user's alone: files 0600, folders 0700
+    made = list(tmp_path.rglob("*"))  # outputs, mlflow.db, mlartifacts/, ray_results/, the lock
+    shared = [f"{p} {stat.filemode(p.stat().st_mode)}" for p in made
+              if not p.is_symlink() and p.stat().st_mode & 0o077]
+    assert len(made) > 20 and not shared, shared[:10]
 
     port = free_port()
     ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--port", str(port)], cwd=tmp_path,

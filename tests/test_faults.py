@@ -163,6 +163,14 @@ def test_killed_driver_resumes_into_the_same_parent_without_rerunning_finished_t
     table = pd.read_csv(tmp_path / "outputs" / "kill-driver" / "results.csv")
     assert len(table) == n and set(table["trial"]) == set(by_trial)
     assert f"=== sweep kill-driver: {n} trials" in resumed.stdout
+    # MLflow and the summary hold the same figures, value by value: each completed trial's last epoch
+    # in MLflow's history is the row in results.csv (a rerun trial would differ from what MLflow kept)
+    for row in table[table["state"] == names.STATE_COMPLETED].itertuples():
+        child = by_trial[row.trial]
+        for metric in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY):
+            history = client.get_metric_history(child.info.run_id, metric)
+            last = max(history, key=lambda m: m.step).value if history else child.data.metrics[metric]
+            assert last == pytest.approx(getattr(row, metric), rel=1e-6), (row.trial, metric, last, getattr(row, metric))
 
 
 def sweep_then_stop_server(tmp_path: Path, experiment: str, *overrides: str):

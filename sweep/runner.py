@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -34,6 +35,8 @@ from sweep.search.phase import budget_note, grid_size, search_tuner
 from sweep.session import LOG_DIR, SPACE_FILE, Inputs
 from sweep.tracking import store as tracking
 from sweep.tracking.finish import keep_for_resume, log_summary, restore_pending
+from sweep.tracking.lease import new_holder
+from sweep.tracking.lease import take as take_lease
 from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter
 from sweep.tracking.tune_callback import TrialRunLogger, register
 from trainables import names
@@ -68,13 +71,14 @@ def run_sweep(cfg: SweepConfig, launched: Optional[float] = None) -> SweepOutcom
         timeline = open_timeline(name, launched)
         timeline.mark(DATA_READY, inputs.data_ready)
         try:
-            return _run(cfg, name, out_dir, space, inputs, timeline)
+            with ExitStack() as held:
+                return _run(cfg, name, out_dir, space, inputs, timeline, held)
         finally:
             close_timeline(timeline)
 
 
 def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inputs: Inputs,
-         timeline: Timeline) -> SweepOutcome:
+         timeline: Timeline, held: ExitStack) -> SweepOutcome:
     with ThreadPoolExecutor(1, thread_name_prefix="regsweep-mlflow-prepare") as pool:
         preparing = pool.submit(tracking.prepare_store)  # overlaps Ray's start-up
         pool.submit(settle_canvas)  # before the writer thread can import IPython (sweep.report.plots)
@@ -85,9 +89,12 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
     try:
         preparing.result()
         resources, gpus = _resources(cfg)
+        holder = new_holder()
         with tracking.store_lock(inputs.uri):  # last step before trials: nothing half-logged
             info = tracking.open_parent_run(inputs.uri, cfg, name, inputs.data,
-                                            {**session.model_params(inputs.model), **inputs.profile.params()})
+                                            {**session.model_params(inputs.model), **inputs.profile.params()},
+                                            holder=holder)
+        held.callback(take_lease(inputs.uri, info.parent_run_id, name, holder).release)
         say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {inputs.uri}")
         timeline.mark(MLFLOW_READY)
         writer = TrialRunWriter(info, example=model_input(inputs.data, inputs.data.x_val[:1]),

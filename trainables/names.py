@@ -135,6 +135,9 @@ TAG_ATTEMPTS = "regsweep.attempts"
 #: The Ray node the trial's latest attempt ran on.
 TAG_NODE_ID = "regsweep.node_id"
 TAG_COMMAND = "regsweep.command"
+#: On the parent run while a launcher drives the sweep: "<holder> <unix time it lapses>", renewed
+#: by that launcher; a second launcher (any machine) refuses a sweep whose lease has not lapsed.
+TAG_LEASE = "regsweep.lease"
 #: On the parent run: the recommended config (JSON) and the verdict's headline.
 TAG_BEST_CONFIG = "regsweep.best_config"
 TAG_VERDICT = "regsweep.verdict"

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from sweep.config.schema import SweepConfig
 from sweep.runtime.console import say
+from sweep.tracking import lease
 from sweep.tracking.retry import call_with_retry
 from sweep.tracking.trial_runs import TrackingInfo
 from trainables import names
@@ -155,9 +156,11 @@ def _auth_headers() -> dict[str, str]:
 
 
 def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset,
-                    extra: Optional[Mapping[str, Any]] = None) -> TrackingInfo:
+                    extra: Optional[Mapping[str, Any]] = None, holder: str = "") -> TrackingInfo:
     """Create the sweep's parent run, or reopen it when resuming; return what trials need.
-    ``extra``: more params for a new parent run (what the model check found)."""
+    ``extra``: more params for a new parent run (what the model check found). ``holder``: this
+    launcher's lease name; a resume is refused, before the parent run is touched, while another
+    launcher's lease on it holds (``sweep.tracking.lease``)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -182,6 +185,7 @@ def open_parent_run(uri: str, cfg: SweepConfig, name: str, data: Dataset,
             raise ConfigError("name", f"MLflow experiment {cfg.tracking.experiment!r} already has a sweep "
                               f"named {name!r}", "add resume=true to continue it, or pick another name")
         run_id = existing[0].info.run_id
+        lease.check_free(client, run_id, name, holder)
         client.update_run(run_id, status=names.RUN_RUNNING)
         client.set_tag(run_id, names.TAG_COMMAND, command)
     else:

@@ -7,6 +7,7 @@ access to the package registries for the image build. Run it with ``python -m py
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -112,6 +113,24 @@ class Stack:
     def up(self) -> None:
         self.compose("up", "-d", "--no-build", "--scale", "ray-worker=0")
         wait_healthy(self.uri, timeout=300)
+        self.wait_for_launcher_user(timeout=300)
+
+    def wait_for_launcher_user(self, timeout: float) -> None:
+        """`run --no-deps launcher` skips compose's wait on the mlflow healthcheck: wait here until the
+        launcher's user (made by docker/mlflow-users.py once the server answers) can log in."""
+        token = base64.b64encode(f"regsweep:{self.env['MLFLOW_LAUNCHER_PASSWORD']}".encode()).decode()
+        request = urllib.request.Request(f"{self.uri}/api/2.0/mlflow/experiments/search?max_results=1",
+                                         headers={"Authorization": f"Basic {token}"})
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=10):
+                    return
+            except (urllib.error.HTTPError, OSError) as err:
+                if time.monotonic() > deadline:
+                    logs = self.compose("logs", "--tail", "30", "mlflow", check=False).stdout
+                    raise AssertionError(f"the launcher's MLflow user cannot log in ({err})\n{logs}")
+                time.sleep(2)
 
     def psql(self, query: str) -> str:
         return self.compose("exec", "-T", "-e", f"PGPASSWORD={self.env['POSTGRES_PASSWORD']}", "postgres", "psql",

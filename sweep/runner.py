@@ -38,6 +38,7 @@ from sweep.tracking.finish import keep_for_resume, log_summary, restore_pending
 from sweep.tracking.lease import new_holder
 from sweep.tracking.lease import take as take_lease
 from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter
+from sweep.tracking.ui_view import share_sweep_view
 from sweep.tracking.tune_callback import TrialRunLogger, register
 from trainables import names
 from trainables.trainable import model_input
@@ -96,6 +97,8 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
                                             holder=holder)
         held.callback(take_lease(inputs.uri, info.parent_run_id, name, holder).release)
         say(f"mlflow: experiment {cfg.tracking.experiment!r}, parent run {info.parent_run_id} at {inputs.uri}")
+        view_url = share_sweep_view(inputs.uri, not cfg.tracking.uri, info.experiment_id, name)
+        say(_view_line(cfg, view_url, "watch"))
         timeline.mark(MLFLOW_READY)
         writer = TrialRunWriter(info, example=model_input(inputs.data, inputs.data.x_val[:1]),
                                 fresh=not cfg.resume, source=inputs.model.source).start()
@@ -120,7 +123,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
     log_summary(cfg, info, writer, outcome, out_dir)
     timeline.mark(FINISHED)
     timeline.write(out_dir)
-    _closing_lines(cfg, name, timeline, len(outcome.table), info, inputs.uri)
+    _closing_lines(cfg, name, timeline, len(outcome.table), info, inputs.uri, view_url)
     return outcome
 
 
@@ -166,11 +169,19 @@ def _train(cfg: SweepConfig, name: str, out_dir: Path, inputs: Inputs, writer: T
     return trained
 
 
+def _view_line(cfg: SweepConfig, url: Optional[str], verb: str) -> str:
+    """Where to see the trials side by side: the sweep's view in the MLflow UI."""
+    if url is None:
+        return "mlflow: the server refused the sweep's UI view (an experiment tag); filter the runs on tags.regsweep.sweep"
+    start = "start the UI with: mlflow ui   (in this directory), then " if not cfg.tracking.uri else ""
+    return f"mlflow: {verb} the trials: {start}open {url}"
+
+
 def _closing_lines(cfg: SweepConfig, name: str, timeline: Timeline, n_runs: int, info: TrackingInfo,
-                   uri: str) -> None:
+                   uri: str, view_url: Optional[str]) -> None:
     say(f"time: {timeline.line()} (outputs/{name}/timings.json)")
     if not cfg.console.verbose:
         say(f"logs: the workers' output is in Ray's session logs (/tmp/ray/session_latest/logs on each node), "
             f"the launcher's TensorFlow start-up in outputs/{name}/{LOG_DIR}/; --verbose shows Ray's full output")
-    say(f"mlflow: {n_runs} child runs under parent run {info.parent_run_id}; "
-        + ("open the UI with: mlflow ui   (in this directory)" if not cfg.tracking.uri else f"see {uri}"))
+    say(f"mlflow: {n_runs} child runs under parent run {info.parent_run_id} at {uri}")
+    say(_view_line(cfg, view_url, "compare"))

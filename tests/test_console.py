@@ -10,6 +10,7 @@ import re
 import pandas as pd
 import pytest
 
+from sweep.tracking.ui_view import LOCAL_UI
 from tests.cli import launch
 from trainables import names
 
@@ -34,8 +35,10 @@ def test_the_default_console_is_short_and_free_of_framework_noise(swept):
     assert len(lines) <= 50, "\n".join(lines)
     noisy = [line for line in lines if NOISE.search(line)]
     assert not noisy, noisy
-    assert not any("http://" in line or "https://" in line for line in lines), "no server runs after the sweep"
-    assert any("open the UI with: mlflow ui" in line for line in lines)
+    urls = re.findall(r"https?://\S+", "\n".join(lines))
+    # no embedded server's address: the only URL is the sweep's view in a plain `mlflow ui` to start
+    assert urls and all(u.startswith(f"{LOCAL_UI}/#/experiments/") for u in urls), urls
+    assert any("start the UI with: mlflow ui   (in this directory), then open http" in line for line in lines)
 
 
 def test_every_trial_shows_its_end_state(swept):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ ARTIFACT_DIR = REPO / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
-    """One sweep logged to a real server; yields (uri, client, parent run, child runs)."""
+    """One sweep logged to a real server; yields (uri, client, experiment, parent runs, child runs,
+    the launcher's console output)."""
     from mlflow.tracking import MlflowClient
 
     root = tmp_path_factory.mktemp("mlflow")
@@ -35,11 +37,11 @@ def tracked(tmp_path_factory):
         runs = client.search_runs([exp.experiment_id])
         parents = [r for r in runs if r.data.tags.get(names.TAG_ROLE) == names.ROLE_PARENT]
         children = [r for r in runs if r.data.tags.get(names.TAG_PARENT_RUN)]
-        yield uri, client, exp, parents, children
+        yield uri, client, exp, parents, children, proc.stdout
 
 
 def test_one_parent_and_one_child_per_trial(tracked):
-    _, _, _, parents, children = tracked
+    _, _, _, parents, children, _ = tracked
     assert len(parents) == 1 and parents[0].info.run_name == SWEEP
     assert len(children) == N_TRIALS
     assert {c.data.tags[names.TAG_PARENT_RUN] for c in children} == {parents[0].info.run_id}
@@ -51,7 +53,7 @@ def test_one_parent_and_one_child_per_trial(tracked):
 
 
 def test_parent_holds_config_provenance_dataset_and_summary(tracked):
-    _, client, _, parents, _ = tracked
+    _, client, _, parents, _, _ = tracked
     parent = parents[0]
     p, tags = parent.data.params, parent.data.tags
     assert p["train.epochs"] == str(EPOCHS) and p["search.num_samples"] == str(N_TRIALS)
@@ -67,7 +69,7 @@ def test_parent_holds_config_provenance_dataset_and_summary(tracked):
 
 
 def test_children_log_contract_params_metrics_history_and_state(tracked):
-    _, client, _, _, children = tracked
+    _, client, _, _, children, _ = tracked
     for child in children:
         params, metrics = child.data.params, child.data.metrics
         assert params[names.REGULARIZER] in names.REGULARIZERS
@@ -88,7 +90,7 @@ def test_children_log_contract_params_metrics_history_and_state(tracked):
 def test_each_model_loads_and_predicts_probabilities(tracked):
     import mlflow
 
-    uri, _, _, _, children = tracked
+    uri, _, _, _, children, _ = tracked
     mlflow.set_tracking_uri(uri)
     x = np.random.default_rng(0).random((5, 28, 28, 1)).astype("float32")
     for child in children:
@@ -103,7 +105,7 @@ def test_each_model_loads_and_predicts_probabilities(tracked):
 def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
     from playwright.sync_api import sync_playwright
 
-    uri, _, exp, parents, children = tracked
+    uri, _, exp, parents, children, _ = tracked
     ARTIFACT_DIR.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
@@ -126,6 +128,39 @@ def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
         page.screenshot(path=str(ARTIFACT_DIR / "mlflow-child-run.png"), full_page=True)
         browser.close()
     assert (ARTIFACT_DIR / "mlflow-experiment.png").stat().st_size > 10_000
+
+
+def test_the_printed_link_opens_the_sweeps_trials_side_by_side_without_a_click(tracked):
+    """The launcher's link (printed when the sweep starts and when it ends) opens the Model training
+    runs page on this sweep's trials: every child run listed, grouped by regularizer, with the
+    per-epoch val_accuracy chart and the parallel-coordinates chart."""
+    from playwright.sync_api import sync_playwright
+
+    uri, _, exp, _, children, stdout = tracked
+    links = re.findall(r"(?:watch|compare) the trials: open (\S+)", stdout)
+    assert len(links) == 2 and links[0] == links[1], stdout[-3000:]
+    assert links[0].startswith(f"{uri}/#/experiments/{exp.experiment_id}/runs?")
+    ARTIFACT_DIR.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(links[0])
+        try:
+            for child in children:
+                page.get_by_text(child.info.run_name, exact=True).first.wait_for(timeout=60_000)
+            page.get_by_text("Group by: regularizer").first.wait_for(timeout=30_000)
+            page.get_by_text("Runs", exact=True).first.wait_for(timeout=30_000)  # Model training's title
+            page.get_by_text(f"{N_TRIALS} matching runs").first.wait_for(timeout=30_000)
+            # the sweep's own chart section: the val_accuracy lines and the parallel coordinates
+            page.get_by_text(f"regsweep: {SWEEP}", exact=True).first.wait_for(timeout=30_000)
+            page.get_by_text("Parallel C").first.wait_for(timeout=30_000)
+            assert "workflowType=machine_learning" in page.url and "Model training" in page.content()
+        finally:  # what the browser showed, pass or fail
+            page.screenshot(path=str(ARTIFACT_DIR / "mlflow-sweep-view.png"), full_page=True)
+            browser.close()
 
 
 def test_unreachable_tracking_server_fails_fast_with_one_line(tmp_path):

@@ -68,6 +68,26 @@ def test_parent_holds_config_provenance_dataset_and_summary(tracked):
     assert "best_val_accuracy" in parent.data.metrics
 
 
+def test_parent_holds_the_trials_configs_and_front_as_tables_the_ui_renders(tracked):
+    import mlflow
+
+    uri, client, exp, parents, children, _ = tracked
+    parent = parents[0]
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id=exp.experiment_id)  # load_table searches the active experiment
+    trials = mlflow.load_table(names.TABLE_TRIALS, run_ids=[parent.info.run_id])
+    assert sorted(trials[names.COL_TRIAL]) == sorted(c.data.tags[names.TAG_TRIAL_ID] for c in children)
+    by_trial = trials.set_index(names.COL_TRIAL)
+    for child in children:
+        if names.VAL_ACCURACY in child.data.metrics and child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED:
+            row = by_trial.loc[child.data.tags[names.TAG_TRIAL_ID]]
+            assert row[names.VAL_ACCURACY] == pytest.approx(child.data.metrics[names.VAL_ACCURACY])
+    configs = mlflow.load_table(names.TABLE_CONFIGS, run_ids=[parent.info.run_id])
+    assert len(configs) >= 1 and "val_mean" in configs.columns
+    front = mlflow.load_table(names.TABLE_PARETO, run_ids=[parent.info.run_id])
+    assert set(front[names.COL_TRIAL]) <= set(trials[names.COL_TRIAL]) and len(front) >= 1
+
+
 def test_children_log_contract_params_metrics_history_and_state(tracked):
     _, client, _, _, children, _ = tracked
     for child in children:
@@ -126,6 +146,13 @@ def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
         page.get_by_text(children[0].info.run_name).first.wait_for(timeout=60_000)
         page.get_by_text(SWEEP, exact=True).first.wait_for(timeout=60_000)  # the child names its parent
         page.screenshot(path=str(ARTIFACT_DIR / "mlflow-child-run.png"), full_page=True)
+        # the parent's trials table, as the artifact viewer renders a logged table: one row per trial
+        page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs/{parents[0].info.run_id}/artifacts/{names.TABLE_TRIALS}")
+        try:
+            for child in children:
+                page.get_by_text(child.data.tags[names.TAG_TRIAL_ID], exact=True).first.wait_for(timeout=60_000)
+        finally:
+            page.screenshot(path=str(ARTIFACT_DIR / "mlflow-trials-table.png"), full_page=True)
         browser.close()
     assert (ARTIFACT_DIR / "mlflow-experiment.png").stat().st_size > 10_000
 

@@ -138,6 +138,10 @@ TAG_COMMAND = "regsweep.command"
 #: On the parent run while a launcher drives the sweep: "<holder> <unix time it lapses>", renewed
 #: by that launcher; a second launcher (any machine) refuses a sweep whose lease has not lapsed.
 TAG_LEASE = "regsweep.lease"
+#: Tables on the parent run (``mlflow.log_table``): every trial, per-config means, the Pareto front.
+TABLE_TRIALS = "tables/trials.json"
+TABLE_CONFIGS = "tables/configs.json"
+TABLE_PARETO = "tables/pareto_front.json"
 #: On the parent run: the recommended config (JSON) and the verdict's headline.
 TAG_BEST_CONFIG = "regsweep.best_config"
 TAG_VERDICT = "regsweep.verdict"

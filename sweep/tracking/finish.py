@@ -4,7 +4,7 @@ and the records kept for a resume when it stops early."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from sweep.config.schema import SweepConfig
 from sweep.report.write import SweepOutcome
@@ -43,7 +43,8 @@ def log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, ou
         if outcome.pareto is not None:
             tracking.tag_child_runs(info, {str(t): "true" for t in outcome.pareto.trials}, names.TAG_PARETO, "false")
         tracking.finish_parent_run(info, outcome.files, outcome.best, outcome.best_metrics,
-                                   verdict=outcome.verdict.headline if outcome.verdict else None)
+                                   verdict=outcome.verdict.headline if outcome.verdict else None,
+                                   tables=summary_tables(outcome))
     except SummaryNotLogged:
         tracking.end_parent_quietly(info, names.RUN_FAILED)
         raise
@@ -53,6 +54,17 @@ def log_summary(cfg: SweepConfig, info: TrackingInfo, writer: TrialRunWriter, ou
                                f"{str(exc).splitlines()[0] if str(exc) else ''}); the results are in {out_dir}/") from exc
     finally:
         unregister(writer)
+
+
+def summary_tables(outcome: SweepOutcome) -> dict[str, Any]:
+    """The parent run's tables: every trial, the per-config means ± sd, and the Pareto front (the
+    CSVs under ``summary/`` hold the same rows)."""
+    tables: dict[str, Any] = {names.TABLE_TRIALS: outcome.table}
+    if outcome.stats is not None:
+        tables[names.TABLE_CONFIGS] = outcome.stats
+    if outcome.pareto is not None:
+        tables[names.TABLE_PARETO] = outcome.pareto.front
+    return tables
 
 
 def keep_for_resume(info: Optional[TrackingInfo], writer: Optional[TrialRunWriter], out_dir: Path) -> None:

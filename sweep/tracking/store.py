@@ -237,9 +237,10 @@ def _experiment_id(client: Any, experiment: str, artifact_location: Optional[str
 
 def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[Mapping[str, Any]],
                       best_metrics: Mapping[str, float], status: str = names.RUN_FINISHED,
-                      verdict: Optional[str] = None) -> None:
+                      verdict: Optional[str] = None, tables: Optional[Mapping[str, Any]] = None) -> None:
     """Attach the summary artifacts, best config and verdict to the parent run and end it; each call
-    rides out a short outage like every other MLflow write."""
+    rides out a short outage like every other MLflow write. ``tables``: artifact file -> DataFrame,
+    logged with ``log_table`` so the UI's artifact view shows them as sortable tables."""
     from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -251,6 +252,9 @@ def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[
     for path in files:
         call(lambda: client.log_artifact(info.parent_run_id, str(path), artifact_path="summary"),
              f"logging {path.name} on the parent run")
+    for artifact, frame in (tables or {}).items():
+        call(lambda: client.log_table(info.parent_run_id, data=_json_safe(frame), artifact_file=artifact),
+             f"logging {artifact} on the parent run")
     tags = [RunTag(names.TAG_BEST_CONFIG, json.dumps(best))] if best is not None else []
     if verdict:
         # ASCII: a Postgres store with SQL_ASCII encoding answers 500 to λ and ±; verdict.md keeps them
@@ -262,6 +266,13 @@ def finish_parent_run(info: TrackingInfo, files: Iterable[Path], best: Optional[
         call(lambda: client.log_batch(info.parent_run_id, metrics=metrics, tags=tags),
              "logging the summary on the parent run")
     call(lambda: client.set_terminated(info.parent_run_id, status=status), "ending the parent run")
+
+
+def _json_safe(frame: Any) -> Any:
+    """A table ``log_table`` can write: NaN as empty (JSON has no NaN), every column name a string."""
+    out = frame.copy()
+    out.columns = [str(c) for c in out.columns]
+    return out.astype(object).where(out.notna(), None)
 
 
 def tag_child_runs(info: TrackingInfo, values: Mapping[str, str], tag: str, default: str) -> None:

@@ -153,7 +153,21 @@ def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
                 page.get_by_text(child.data.tags[names.TAG_TRIAL_ID], exact=True).first.wait_for(timeout=60_000)
         finally:
             page.screenshot(path=str(ARTIFACT_DIR / "mlflow-trials-table.png"), full_page=True)
+        # report.html from the parent's artifacts: MLflow's viewer shows it in a frame, its charts draw
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs/{parents[0].info.run_id}/artifacts/summary/report.html")
+        try:
+            frame = page.frame_locator("iframe").first
+            frame.get_by_text(f"regsweep: {SWEEP}").first.wait_for(timeout=60_000)
+            frame.locator(".plotly-graph-div .main-svg").first.wait_for(timeout=60_000)
+            drawn = frame.locator(".plotly-graph-div").count()
+        finally:
+            page.screenshot(path=str(ARTIFACT_DIR / "mlflow-report-html.png"), full_page=True)
         browser.close()
+    assert drawn >= 5, drawn
+    assert not [e for e in errors if "report" in e.lower() or "plotly" in e.lower()], errors
     assert (ARTIFACT_DIR / "mlflow-experiment.png").stat().st_size > 10_000
 
 

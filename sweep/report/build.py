@@ -12,12 +12,14 @@ import pandas as pd
 from sweep.config.schema import SweepConfig
 from sweep.report import ranking, summary
 from sweep.report.article import comparison as compare_with_article
+from sweep.report.html_report import asha_rungs
 from sweep.report.pareto import ParetoAnswer, pareto_answer
 from sweep.report.pareto import render as render_pareto
 from sweep.report.verdict import Verdict, make_verdict
 from sweep.runtime.console import describe
 from sweep.search.priors import DataProfile, rule_outcome
 from trainables import names
+from trainables.choices import Scheduler
 
 #: Figures of the best trial written to best_config.json and logged on the parent run as best_<name>.
 BEST_METRICS = (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY)
@@ -50,6 +52,10 @@ class Report:
     rule_line: str = ""
     pruned_trials: list[str] = field(default_factory=list)
     """Trials whose pruning curve is drawn: the best completed one, the front, the compressible model."""
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    """Validation accuracy per epoch, by trial."""
+    rungs: list[int] = field(default_factory=list)
+    """ASHA's rungs (epochs), none for FIFO."""
 
 
 def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records: list[summary.TrialRecord],
@@ -84,9 +90,11 @@ def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records:
     pruned = list(dict.fromkeys(([str(top[names.COL_TRIAL])] if top is not None else []) + answer.trials
                                 + ([str(answer.compressible[names.COL_TRIAL])] if answer.compressible is not None
                                    else [])))
+    rungs = (asha_rungs(cfg.scheduler.grace_period, cfg.scheduler.reduction_factor, cfg.train.epochs)
+             if cfg.scheduler.name == Scheduler.asha else [])
     return Report(name=name, dataset=dataset, table=table, stats=stats, verdict=verdict, best=best,
                   best_metrics=best_metrics, best_extra=extra, edge_note=note, pareto=answer, sections=sections,
-                  rule_line=rule, pruned_trials=pruned)
+                  rule_line=rule, pruned_trials=pruned, curves={r.trial: list(r.curve) for r in records}, rungs=rungs)
 
 
 def _describe_row(row: pd.Series) -> str:

@@ -45,6 +45,8 @@ class TrialRecord:
     phase: str = names.PHASE_SEARCH
     seed: Optional[int] = None
     """The weight seed it trained with (a confirmation run's config carries its own)."""
+    curve: tuple[float, ...] = ()
+    """Validation accuracy per epoch, in order (report.html's learning curves)."""
 
 
 def records_from_results(results: Iterable[Any], phase: str = names.PHASE_SEARCH,
@@ -55,8 +57,19 @@ def records_from_results(results: Iterable[Any], phase: str = names.PHASE_SEARCH
         config = dict(r.config or {})
         out.append(TrialRecord(trial=_trial_id(r), config=config, metrics=dict(r.metrics or {}),
                                error=r.error is not None, phase=phase,
-                               seed=config[names.SEED] if config.get(names.SEED) is not None else seed))
+                               seed=config[names.SEED] if config.get(names.SEED) is not None else seed,
+                               curve=_curve(r)))
     return out
+
+
+def _curve(result: Any) -> tuple[float, ...]:
+    """The trial's val_accuracy per reported epoch, from Ray's per-result history (empty if none)."""
+    frame = getattr(result, "metrics_dataframe", None)
+    if frame is None or names.VAL_ACCURACY not in getattr(frame, "columns", ()):
+        return ()
+    if "training_iteration" in frame.columns:
+        frame = frame.sort_values("training_iteration")
+    return tuple(float(v) for v in frame[names.VAL_ACCURACY] if v == v)
 
 
 def _trial_id(result: Any) -> str:

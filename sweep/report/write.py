@@ -12,6 +12,7 @@ import pandas as pd
 from sweep.report import summary
 from sweep.report.build import Report
 from sweep.report.pareto import ParetoAnswer, write_front
+from sweep.report.html_report import write_html
 from sweep.report.plots import write_plots
 from sweep.report.verdict import VERDICT_FILE, Verdict
 
@@ -50,6 +51,9 @@ def write_report(report: Report, out_dir: Path) -> SweepOutcome:
     if report.pareto is not None and not report.pareto.front.empty:
         files.append(write_front(report.pareto, out_dir))
     files.extend(write_plots(report.table, out_dir, report.pruned_trials))
+    files.append(write_html(out_dir, report.name, report.verdict.markdown(report.name, report.sections), report.table,
+                            report.curves, report.rungs, report.pareto.trials if report.pareto is not None else [],
+                            report.pruned_trials))
     return SweepOutcome(name=report.name, table=report.table, best=report.best, edge_note=report.edge_note,
                         output_dir=out_dir, files=files, best_metrics=report.best_metrics, verdict=report.verdict,
                         stats=report.stats, pareto=report.pareto)

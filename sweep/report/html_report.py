@@ -1,0 +1,255 @@
+"""``report.html``: one self-contained page per sweep, for a browser (and MLflow's artifact viewer).
+
+Plotly draws it; Optuna's own ``optuna.visualization`` draws the parameter importance, from a study
+rebuilt out of the trials table (the live study is Ray's searcher state and holds search trials only). The page embeds plotly.js once, so it opens offline. The PNGs stay beside it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from trainables import names
+from trainables.metrics.pruning import PRUNE_THRESHOLDS
+
+REPORT_HTML = "report.html"
+#: Colour per regularizer, the same in every chart of the page.
+COLOURS = {names.NONE: "#636efa", names.L1: "#ef553b", names.L2: "#00cc96", names.ELASTIC_NET: "#ab63fa"}
+#: The params whose importance is measured: present in every penalized trial (``l1_ratio`` is elastic
+#: net's alone, and the baseline has neither placement nor λ).
+IMPORTANCE_PARAMS = (names.REGULARIZER, names.PLACEMENT, names.LAMBDA)
+
+
+def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
+    """The epochs where ASHA compares trials (Ray's ``_Bracket``: grace·rf^k up to max_t)."""
+    if grace_period >= max_t:
+        return []
+    count = int(math.log(max_t / grace_period) / math.log(reduction_factor) + 1)
+    return [grace_period * reduction_factor ** k for k in range(count) if grace_period * reduction_factor ** k < max_t]
+
+
+def rebuilt_study(table: pd.DataFrame, objective: str = names.VAL_ACCURACY) -> Any:
+    """An in-memory Optuna study of the completed penalized search trials, value = ``objective``,
+    each trial's sparsity as a user attribute (for the second parallel-coordinates chart)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    rows = table[(table[names.COL_STATE] == names.STATE_COMPLETED) & (table[names.REGULARIZER] != names.NONE)
+                 & table[objective].notna() & (table[names.COL_PHASE] == names.PHASE_SEARCH)]
+    quiet = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line on the console
+    try:
+        study = optuna.create_study(direction="maximize")
+    finally:
+        optuna.logging.set_verbosity(quiet)
+    if rows.empty:
+        return study
+    lams = rows[names.LAMBDA].astype(float)
+    dists = {
+        names.REGULARIZER: CategoricalDistribution(sorted(set(rows[names.REGULARIZER]))),
+        names.PLACEMENT: CategoricalDistribution(sorted(set(rows[names.PLACEMENT]))),
+        names.LAMBDA: FloatDistribution(float(lams.min()), float(lams.max()) * (1 + 1e-9), log=True),
+    }
+    for _, row in rows.iterrows():
+        params = {names.REGULARIZER: row[names.REGULARIZER], names.PLACEMENT: row[names.PLACEMENT],
+                  names.LAMBDA: float(row[names.LAMBDA])}
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dists, value=float(row[objective]),
+            user_attrs={names.SPARSITY: float(row[names.SPARSITY]) if pd.notna(row[names.SPARSITY]) else 0.0,
+                        names.COL_TRIAL: str(row[names.COL_TRIAL])}))
+    return study
+
+
+def importances(study: Any) -> tuple[dict[str, float], str]:
+    """Parameter importance with Optuna's PED-ANOVA (fANOVA when PED-ANOVA cannot, e.g. on too few
+    trials); returns the importances and the evaluator's name, or ({}, why not)."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
+    if len(study.trials) < 4:
+        return {}, f"too few completed penalized trials ({len(study.trials)}; 4 or more needed)"
+    for evaluator in (PedAnovaImportanceEvaluator(), FanovaImportanceEvaluator(seed=0)):
+        try:
+            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        except (RuntimeError, ValueError, ZeroDivisionError):
+            continue
+        if found and all(math.isfinite(v) for v in found.values()):
+            return dict(found), type(evaluator).__name__.removesuffix("ImportanceEvaluator")
+    return {}, "neither PED-ANOVA nor fANOVA could rank the params on these trials"
+
+
+def parallel_chart(table: pd.DataFrame) -> Any:
+    """Regularizer, placement, λ and l1_ratio against val_accuracy and sparsity, one line per completed
+    trial, the baseline included. Drawn with plotly's ``Parcoords`` rather than Optuna's chart, which
+    drops trials that lack a param (the baseline has no λ, only elastic net has an l1_ratio)."""
+    import plotly.graph_objects as go
+
+    done = table[(table[names.COL_STATE] == names.STATE_COMPLETED) & table[names.VAL_ACCURACY].notna()]
+    if done.empty:
+        return None
+
+    def categorical(column: str, label: str) -> dict[str, Any]:
+        values = done[column].fillna("-").astype(str)
+        levels = sorted(set(values))
+        return {"label": label, "values": [levels.index(v) for v in values], "tickvals": list(range(len(levels))),
+                "ticktext": levels}
+
+    def numeric(values: pd.Series, label: str, missing: str, fmt: str) -> dict[str, Any]:
+        known = values.dropna()
+        low = float(known.min()) if not known.empty else 0.0
+        high = float(known.max()) if not known.empty else 1.0
+        floor = low - max(high - low, 1.0) * 0.25  # where a missing value is drawn, labelled
+        ticks = [floor] + ([low, high] if high > low else [low])
+        return {"label": label, "values": values.fillna(floor).tolist(), "tickvals": ticks,
+                "ticktext": [missing] + [format(v if fmt != "e" else 10 ** v, ".2g") for v in ticks[1:]]}
+
+    dims = [categorical(names.REGULARIZER, names.REGULARIZER), categorical(names.PLACEMENT, names.PLACEMENT),
+            numeric(np.log10(done[names.LAMBDA].astype(float)), "λ (log)", "none", "e"),
+            numeric(done.get(names.L1_RATIO, pd.Series(np.nan, index=done.index)).astype(float), names.L1_RATIO,
+                    "n/a", "g"),
+            {"label": names.VAL_ACCURACY, "values": done[names.VAL_ACCURACY].astype(float).tolist()},
+            {"label": names.SPARSITY, "values": done[names.SPARSITY].astype(float).fillna(0).tolist()}]
+    fig = go.Figure(go.Parcoords(line={"color": done[names.VAL_ACCURACY].astype(float), "colorscale": "Viridis",
+                                       "showscale": True}, dimensions=dims))
+    fig.update_layout(title=f"Regularizer, placement, λ and l1_ratio against accuracy and sparsity "
+                            f"({len(done)} completed trials)")
+    return fig
+
+
+def learning_curves(table: pd.DataFrame, curves: Mapping[str, Sequence[float]], rungs: Sequence[int]) -> Any:
+    """Every trial's per-epoch val_accuracy, coloured by regularizer; a stopped trial ends in a hollow
+    circle, a collapsed one in a cross; ASHA's rungs are dotted lines."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    shown: set[str] = set()
+    for _, row in table.iterrows():
+        curve = list(curves.get(str(row[names.COL_TRIAL]), ()))
+        if not curve:
+            continue
+        reg, state = row[names.REGULARIZER], row[names.COL_STATE]
+        symbol = {names.STATE_STOPPED: "circle-open", names.STATE_COLLAPSED: "x"}.get(state, "circle")
+        epochs = list(range(1, len(curve) + 1))
+        fig.add_trace(go.Scatter(
+            x=epochs, y=curve, mode="lines+markers", name=reg, legendgroup=reg, showlegend=reg not in shown,
+            line={"color": COLOURS.get(reg, "#888"), "width": 1.5},
+            marker={"symbol": ["circle"] * (len(curve) - 1) + [symbol], "size": [3] * (len(curve) - 1) + [9],
+                    "color": COLOURS.get(reg, "#888")},
+            hovertext=f"{_label(row)} · {row[names.COL_PHASE]} · {state}", hoverinfo="text+x+y"))
+        shown.add(reg)
+    for rung in rungs:
+        fig.add_vline(x=rung, line_dash="dot", line_color="#999", annotation_text=f"ASHA rung {rung}")
+    fig.update_layout(title="Learning curves: validation accuracy per epoch (○ stopped early, × collapsed)",
+                      xaxis_title="epoch", yaxis_title=names.VAL_ACCURACY)
+    return fig
+
+
+def best_so_far(table: pd.DataFrame) -> Any:
+    """The best completed validation accuracy so far against the epochs trained so far, in the order
+    the search trials were created: what each extra epoch of search bought."""
+    import plotly.graph_objects as go
+
+    rows = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
+    spent, best, xs, ys = 0, float("nan"), [], []
+    for _, row in rows.iterrows():
+        spent += int(row[names.COL_EPOCHS]) if pd.notna(row[names.COL_EPOCHS]) else 0
+        value = row[names.VAL_ACCURACY]
+        if row[names.COL_STATE] == names.STATE_COMPLETED and pd.notna(value):
+            best = float(value) if math.isnan(best) else max(best, float(value))
+        xs.append(spent)
+        ys.append(best)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv", name="best so far"))
+    fig.update_layout(title="Best completed val_accuracy against epochs trained (search trials, in order)",
+                      xaxis_title="epochs trained so far", yaxis_title=f"best {names.VAL_ACCURACY}")
+    return fig
+
+
+def front_chart(table: pd.DataFrame, front_trials: Sequence[str]) -> Any:
+    """Test accuracy against weight sparsity for every completed trial, the Pareto front joined."""
+    import plotly.graph_objects as go
+
+    done = table[(table[names.COL_STATE] == names.STATE_COMPLETED) & table[names.TEST_ACCURACY].notna()]
+    fig = go.Figure()
+    for reg, rows in done.groupby(names.REGULARIZER):
+        fig.add_trace(go.Scatter(x=rows[names.SPARSITY], y=rows[names.TEST_ACCURACY], mode="markers", name=reg,
+                                 marker={"color": COLOURS.get(reg, "#888"), "size": 9},
+                                 hovertext=[_label(r) for _, r in rows.iterrows()], hoverinfo="text+x+y"))
+    front = done[done[names.COL_TRIAL].astype(str).isin(front_trials)].sort_values(names.SPARSITY)
+    if not front.empty:
+        fig.add_trace(go.Scatter(x=front[names.SPARSITY], y=front[names.TEST_ACCURACY], mode="lines",
+                                 name="Pareto front", line={"color": "black", "dash": "dash"}))
+    fig.update_layout(title="Accuracy and sparsity: completed trials and the Pareto front",
+                      xaxis_title=names.SPARSITY, yaxis_title=names.TEST_ACCURACY)
+    return fig
+
+
+def pruning_chart(table: pd.DataFrame, trials: Sequence[str]) -> Any:
+    """Test accuracy against the fraction of weights removed at each threshold, for the given trials."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for _, row in table[table[names.COL_TRIAL].astype(str).isin(trials)].iterrows():
+        points = [(t, row.get(names.pruning_metric(names.PRUNING_REMOVED, t)),
+                   row.get(names.pruning_metric(names.PRUNING_ACCURACY, t))) for t in PRUNE_THRESHOLDS]
+        points = [(t, float(x), float(y)) for t, x, y in points if pd.notna(x) and pd.notna(y)]
+        if points:
+            fig.add_trace(go.Scatter(x=[p[1] for p in points], y=[p[2] for p in points], mode="lines+markers+text",
+                                     text=[f"{p[0]:g}" for p in points], textposition="top right",
+                                     name=_label(row), line={"color": COLOURS.get(row[names.REGULARIZER], "#888")}))
+    fig.update_layout(title="Is the sparsity real? Test accuracy as |w| below each threshold is set to 0",
+                      xaxis_title="fraction of kernel weights removed", yaxis_title="test accuracy after removal")
+    return fig
+
+
+def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFrame,
+               curves: Mapping[str, Sequence[float]], rungs: Sequence[int], front_trials: Sequence[str],
+               pruned_trials: Sequence[str], article: Optional[str] = None) -> Path:
+    """Write ``report.html`` into ``out_dir`` and return its path."""
+    import optuna.visualization as ov
+
+    study = rebuilt_study(table)
+    found, evaluator = importances(study)
+    parts: list[tuple[str, Any]] = [("", parallel_chart(table))]
+    if found:
+        from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
+        chosen = PedAnovaImportanceEvaluator() if evaluator == "PedAnova" else FanovaImportanceEvaluator(seed=0)
+        fig = ov.plot_param_importances(study, evaluator=chosen, target_name=names.VAL_ACCURACY)
+        fig.update_layout(title=f"Which of regularizer, placement and λ explains val_accuracy ({evaluator}, "
+                                f"{len(study.trials)} completed penalized search trials)")
+        parts.append(("", fig))
+    else:
+        parts.append((f"<p class='note'>Parameter importance: not shown ({html.escape(evaluator)}).</p>", None))
+    parts += [("", learning_curves(table, curves, rungs)), ("", best_so_far(table)),
+              ("", front_chart(table, front_trials))]
+    if pruned_trials:
+        parts.append(("", pruning_chart(table, pruned_trials)))
+    body = [f"<h1>regsweep: {html.escape(name)}</h1>", "<h2>Verdict</h2>",
+            f"<pre class='verdict'>{html.escape(verdict_markdown)}</pre>", "<h2>Charts</h2>"]
+    first = True
+    for text, fig in parts:
+        if text:
+            body.append(text)
+        if fig is not None:
+            body.append(fig.to_html(full_html=False, include_plotlyjs=first, config={"responsive": True}))
+            first = False
+    if article:
+        body += ["<h2>Beside the article</h2>", f"<pre>{html.escape(article)}</pre>"]
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>regsweep: " + html.escape(name) + "</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{white-space:pre-wrap;"
+            "background:#f6f6f6;padding:1em}.note{color:#666}</style></head><body>" + "\n".join(body)
+            + "</body></html>")
+    path = out_dir / REPORT_HTML
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _label(row: pd.Series) -> str:
+    if row[names.REGULARIZER] == names.NONE:
+        return f"no regularization · {row[names.COL_TRIAL]}"
+    return f"{row[names.REGULARIZER]} on {row[names.PLACEMENT]}, λ={float(row[names.LAMBDA]):.3g} · {row[names.COL_TRIAL]}"

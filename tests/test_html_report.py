@@ -1,0 +1,71 @@
+"""The data behind report.html (``sweep.report.html_report``): parameter importance ranks the one
+parameter that drives the objective first, the learning curves hold one line per trial, the rungs are
+ASHA's own, and the page embeds its charts and plotly.js (self-contained)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweep.report.html_report import (REPORT_HTML, asha_rungs, importances, learning_curves, rebuilt_study,
+                                      write_html)
+from trainables import names
+
+
+def _table(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Completed penalized search trials whose val_accuracy depends on λ alone (plus tiny noise)."""
+    rng = np.random.default_rng(seed)
+    lam = 10 ** rng.uniform(-5, -1, n)
+    rows = pd.DataFrame({
+        names.COL_TRIAL: [f"t{i:03d}" for i in range(n)], names.COL_PHASE: names.PHASE_SEARCH,
+        names.COL_STATE: names.STATE_COMPLETED, names.REGULARIZER: rng.choice([names.L1, names.L2], n),
+        names.PLACEMENT: rng.choice([names.KERNEL, names.ACTIVITY], n), names.LAMBDA: lam,
+        names.VAL_ACCURACY: 0.9 - 0.05 * (np.log10(lam) + 3) ** 2 + rng.normal(0, 1e-4, n),
+        names.TEST_ACCURACY: 0.9, names.SPARSITY: rng.uniform(0, 0.5, n), names.COL_EPOCHS: 5,
+    })
+    baseline = rows.iloc[:1].assign(**{names.COL_TRIAL: "base", names.REGULARIZER: names.NONE,
+                                       names.PLACEMENT: None, names.LAMBDA: np.nan})
+    return pd.concat([baseline, rows], ignore_index=True)
+
+
+def test_the_one_parameter_that_drives_the_objective_ranks_first():
+    study = rebuilt_study(_table())
+    assert len(study.trials) == 40, "the baseline (no placement, no λ) is left out of the study"
+    found, evaluator = importances(study)
+    assert evaluator in ("PedAnova", "Fanova"), evaluator
+    assert max(found, key=found.get) == names.LAMBDA, found
+    assert found[names.LAMBDA] > 0.5, found
+
+
+def test_too_few_trials_say_why_instead_of_ranking():
+    found, why = importances(rebuilt_study(_table(n=3)))
+    assert found == {} and "too few" in why
+
+
+def test_the_learning_curves_hold_one_line_per_trial_with_a_curve():
+    table = _table(n=6)
+    curves = {t: [0.5, 0.7, 0.8] for t in table[names.COL_TRIAL][:5]}  # one trial reported nothing
+    fig = learning_curves(table, curves, rungs=[1, 2])
+    assert len(fig.data) == 5
+    assert all(list(trace.y) == [0.5, 0.7, 0.8] for trace in fig.data)
+    assert len(fig.layout.shapes) == 2  # the rungs
+
+
+@pytest.mark.parametrize("grace, factor, max_t", [(5, 4, 25), (1, 2, 8), (2, 3, 30), (5, 4, 5)])
+def test_the_rungs_are_the_ones_ray_asha_compares_at(grace, factor, max_t):
+    from ray.tune.schedulers import ASHAScheduler
+
+    asha = ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=grace, reduction_factor=factor)
+    ray_rungs = sorted(m for m, _ in asha._brackets[0]._rungs if m < max_t)  # Ray 2.60's bracket
+    assert asha_rungs(grace, factor, max_t) == ray_rungs
+
+
+def test_the_page_is_self_contained_with_every_chart(tmp_path):
+    table = _table(n=12)
+    curves = {t: [0.5, 0.8] for t in table[names.COL_TRIAL]}
+    path = write_html(tmp_path, "unit", "verdict: keep <none>", table, curves, [1], ["t001"], ["t001"])
+    page = path.read_text()
+    assert path.name == REPORT_HTML and "verdict: keep &lt;none&gt;" in page
+    assert page.count('class="plotly-graph-div"') == 6  # parallel coordinates, importance, curves, best so far, front, pruning
+    assert "<script src=" not in page and len(page) > 1_000_000, "plotly.js is embedded, not fetched"

@@ -155,14 +155,16 @@ def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
             page.screenshot(path=str(ARTIFACT_DIR / "mlflow-trials-table.png"), full_page=True)
         # report.html from the parent's artifacts: MLflow's viewer shows it in a frame, its charts draw
         errors: list[str] = []
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})  # a hash change alone would not reload
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs/{parents[0].info.run_id}/artifacts/summary/report.html")
         try:
             frame = page.frame_locator("iframe").first
             frame.get_by_text(f"regsweep: {SWEEP}").first.wait_for(timeout=60_000)
-            frame.locator(".plotly-graph-div .main-svg").first.wait_for(timeout=60_000)
-            drawn = frame.locator(".plotly-graph-div").count()
+            # parallel coordinates, learning curves, best so far, the front, pruning: each drawn as an SVG
+            frame.locator(".plotly-graph-div").nth(4).locator(".main-svg").first.wait_for(timeout=60_000)
+            drawn = frame.locator(".plotly-graph-div:has(.main-svg)").count()
         finally:
             page.screenshot(path=str(ARTIFACT_DIR / "mlflow-report-html.png"), full_page=True)
         browser.close()

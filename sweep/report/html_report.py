@@ -164,6 +164,9 @@ def best_so_far(table: pd.DataFrame) -> Any:
         xs.append(spent)
         ys.append(best)
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv", name="best so far"))
+    known = [y for y in ys if not math.isnan(y)]
+    if known:  # plotly pads a flat line by ±1: keep the axis on the accuracies
+        fig.update_yaxes(range=[min(known) - 0.02, max(known) + 0.02])
     fig.update_layout(title="Best completed val_accuracy against epochs trained (search trials, in order)",
                       xaxis_title="epochs trained so far", yaxis_title=f"best {names.VAL_ACCURACY}")
     return fig

@@ -1,11 +1,13 @@
 """Scale by simulation: the sweep's driver with thousands of trivial trials.
 
 ``python -m sweep.bench scale [--trials 1000] [--concurrency 8] [--out bench-results/scale]``
+``python -m sweep.bench scale --trials 1000 --concurrency 64 --cpus 64 --sleep-min 5 --sleep-max 20``
+(the cluster's scale on fake resources: Ray is told it has 64 CPUs, one per trial)
 
 Everything but the training is the launcher's own: the Optuna searcher (``PruneAwareOptunaSearch``
 with its baseline, start points and duplicate check), ASHA, Ray Tune's loop, the MLflow writer
 (one child run per trial, every epoch, the end state) on a fresh local store, and the timing
-callback. Each trial sleeps 0-1 s in total over its epochs and reports a made-up validation
+callback. Each trial sleeps sleep_min..sleep_max s in total over its epochs and reports a made-up validation
 accuracy that depends on its config, so TPE and ASHA have something to work on.
 
 It reports the driver's overhead over the trials' own time (the ideal wall time is their summed
@@ -43,11 +45,12 @@ def made_up_accuracy(config: dict[str, Any]) -> float:
     return max(0.1, 0.90 + bonus - 0.02 * (math.log10(lam) + 3.0) ** 2)
 
 
-def trivial_trainable(config: dict[str, Any], sleep_max: float) -> None:
-    """Sleep 0..sleep_max seconds over EPOCHS reports; no TensorFlow, no checkpoints."""
+def trivial_trainable(config: dict[str, Any], sleep_max: float, sleep_min: float = 0.0) -> None:
+    """Sleep sleep_min..sleep_max seconds over EPOCHS reports; no TensorFlow, no checkpoints."""
     from ray import tune
 
-    total = random.Random(json.dumps(config, sort_keys=True, default=str) + str(time.time_ns())).uniform(0, sleep_max)
+    total = random.Random(json.dumps(config, sort_keys=True, default=str)
+                          + str(time.time_ns())).uniform(sleep_min, sleep_max)
     quality = made_up_accuracy(config)
     for epoch in range(1, EPOCHS + 1):
         time.sleep(total / EPOCHS)
@@ -108,10 +111,11 @@ def bench_scale(args: argparse.Namespace) -> int:
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    name = f"scale-{args.trials}" + ("-stock" if args.stock else "")
+    name = f"scale-{args.trials}-c{args.concurrency}" + ("-stock" if args.stock else "")
+    per_trial = args.cpus / args.concurrency
     cfg = load_config([f"search.num_samples={args.trials}", f"train.epochs={EPOCHS}", "scheduler.grace_period=1",
                        f"search.max_concurrent_trials={args.concurrency}", "search.confirm_seeds=0",
-                       f"cluster.cpus_per_trial={2 / args.concurrency:g}", f"cluster.storage_path={out / 'ray_results'}",
+                       f"cluster.cpus_per_trial={per_trial:g}", f"cluster.storage_path={out / 'ray_results'}",
                        f"name={name}"])
     suggest = _Timed(PruneAwareOptunaSearch, "suggest")
     deliver = _Timed(TrialRunWriter, "apply")
@@ -119,15 +123,15 @@ def bench_scale(args: argparse.Namespace) -> int:
     launched = time.time()
     timeline = open_timeline(name, launched)
     os.environ.update(tuner.DRIVER_TUNE_ENV)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     uri = tracking.local_store_uri(out / f"store-{name}")
     (out / f"store-{name}").mkdir(exist_ok=True)
     with tracking.store_lock(uri):
         info = tracking.open_parent_run(uri, cfg, name, _NoData())
     writer = TrialRunWriter(info, fresh=True).start()
     callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg))), TimingRecorder(name)]
-    trainable = tune.with_resources(tune.with_parameters(trivial_trainable, sleep_max=args.sleep_max),
-                                    {"cpu": 2 / args.concurrency})
+    trainable = tune.with_resources(tune.with_parameters(trivial_trainable, sleep_max=args.sleep_max,
+                                                         sleep_min=args.sleep_min), {"cpu": per_trial})
     done = threading.Event()
 
     def sample_memory() -> None:
@@ -142,7 +146,7 @@ def bench_scale(args: argparse.Namespace) -> int:
         else:
             tuner.build_tuner(cfg, name, trainable, callbacks, args.concurrency).fit()
         fit_end = time.time()
-        left = writer.stop(3600, keep_in=out / "pending.pkl")
+        left = writer.stop(3600, keep_in=out / "pending.jsonl")
         logged = time.time()
     finally:
         done.set()
@@ -154,7 +158,8 @@ def bench_scale(args: argparse.Namespace) -> int:
     ideal = own / args.concurrency
     wall = logged - fit_start
     report = {
-        "trials": args.trials, "concurrency": args.concurrency, "sleep_max_s": args.sleep_max,
+        "trials": args.trials, "concurrency": args.concurrency, "ray_cpus": args.cpus,
+        "sleep_min_s": args.sleep_min, "sleep_max_s": args.sleep_max,
         "trials_run": len(timeline.trials), "records_left": left,
         "wall_s": round(wall, 1), "tune_fit_s": round(fit_end - fit_start, 1),
         "mlflow_after_fit_s": round(logged - fit_end, 1),
@@ -165,6 +170,7 @@ def bench_scale(args: argparse.Namespace) -> int:
         "mlflow_ms_per_record_by_tenth": by_tenth(deliver.calls),
         "driver_rss_mb": [(n, round(m)) for n, m in rss],
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "driver_kb_per_ended_trial": (round(1024 * (rss[-1][1] - rss[0][1]) / max(len(timeline.trials), 1), 1)),
     }
     report["method"] = "stock" if args.stock else "regsweep"
     (out / f"{name}.json").write_text(json.dumps(report, indent=1))
@@ -207,8 +213,11 @@ def add_parser(sub: Any) -> None:
     """The ``scale`` subcommand."""
     p = sub.add_parser("scale", help="driver, searcher, scheduler and MLflow with thousands of trivial trials")
     p.add_argument("--trials", type=int, default=1000)
-    p.add_argument("--concurrency", type=int, default=8, help="trials at once (each takes 2/N of a CPU)")
-    p.add_argument("--sleep-max", type=float, default=1.0, help="each trial sleeps 0..this many seconds")
+    p.add_argument("--concurrency", type=int, default=8, help="trials at once (each takes cpus/N of a CPU)")
+    p.add_argument("--cpus", type=int, default=2, help="the CPUs Ray is told it has (more than the machine's "
+                   "simulates a cluster: the trials only sleep)")
+    p.add_argument("--sleep-min", type=float, default=0.0, help="each trial sleeps at least this many seconds")
+    p.add_argument("--sleep-max", type=float, default=1.0, help="each trial sleeps at most this many seconds")
     p.add_argument("--stock", action="store_true", help="the anchor: a stock Ray Tune script (random search, "
                    "Ray's ASHA, no MLflow) on the same trials; the MLflow figures then stay empty")
     p.add_argument("--out", default="bench-results/scale")

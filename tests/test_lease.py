@@ -92,6 +92,7 @@ def test_of_two_launchers_taking_it_at_once_exactly_one_drives(parent):
     outcomes[winners[0]].release()
 
 
+@pytest.mark.slow
 def test_a_resume_while_another_launcher_holds_the_sweep_is_one_line_with_exit_2(tmp_path):
     """Through the CLI: the parent run is not touched (status, command tag) by the refused launch."""
     from mlflow.tracking import MlflowClient

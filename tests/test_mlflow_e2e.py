@@ -122,16 +122,19 @@ def test_each_model_loads_and_predicts_probabilities(tracked):
     assert info.signature is not None and info.saved_input_example_info is not None
 
 
+def _chromium(pw):
+    """Debian's chromium, headless, through Playwright."""
+    return pw.chromium.launch(executable_path="/usr/bin/chromium",
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
 def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
     from playwright.sync_api import sync_playwright
 
     uri, _, exp, parents, children, _ = tracked
     ARTIFACT_DIR.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = _chromium(pw)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs")
         page.get_by_text(EXPERIMENT).first.wait_for(timeout=60_000)
@@ -185,10 +188,7 @@ def test_the_printed_link_opens_the_sweeps_trials_side_by_side_without_a_click(t
     assert links[0].startswith(f"{uri}/#/experiments/{exp.experiment_id}/runs?")
     ARTIFACT_DIR.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = _chromium(pw)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(links[0])
         try:
@@ -200,6 +200,12 @@ def test_the_printed_link_opens_the_sweeps_trials_side_by_side_without_a_click(t
             # the sweep's own chart section: the val_accuracy lines and the parallel coordinates
             page.get_by_text(f"regsweep: {SWEEP}", exact=True).first.wait_for(timeout=30_000)
             page.get_by_text("Parallel C").first.wait_for(timeout=30_000)
+            # the section's first card is the per-epoch val_accuracy chart: one line per child run
+            first_chart = page.locator(".js-plotly-plot").first
+            first_chart.locator(".scatterlayer .trace").nth(N_TRIALS - 1).wait_for(timeout=30_000)
+            traces = first_chart.locator(".scatterlayer .trace").count()
+            # MLflow 3.17 draws each run as a line and its markers: 2 traces per child, none missing
+            assert traces in (N_TRIALS, 2 * N_TRIALS), traces
             assert "workflowType=machine_learning" in page.url and "Model training" in page.content()
         finally:  # what the browser showed, pass or fail
             page.screenshot(path=str(ARTIFACT_DIR / "mlflow-sweep-view.png"), full_page=True)

@@ -16,6 +16,7 @@ from tests.conftest import REPO
 from tests.servers import ADMIN, mlflow_server
 
 SCRIPT = REPO / "docker" / "mlflow-users.py"
+pytestmark = pytest.mark.slow  # a basic-auth server and three script runs: about a minute
 
 
 @pytest.fixture(scope="module")

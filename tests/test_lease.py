@@ -4,6 +4,7 @@ store (SQLite); the end-to-end refusal goes through the CLI."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -38,6 +39,25 @@ def test_a_live_lease_of_another_launcher_refuses_naming_who_and_until_when(pare
         check_free(client, run_id, "s", "me:1:aaaa")
     check_free(client, run_id, "s", "gpu-box:4242:bbbb")  # its own
     check_free(client, run_id, "s", "me:1:aaaa", now=time.time() + 301)  # lapsed
+
+
+def test_a_lease_whose_process_died_on_this_host_is_stale_at_once(parent):
+    """A launcher killed here (SIGKILL, a crash) leaves a live-looking lease: a resume right after it
+    on the same host goes ahead; the same lease from another host would be refused."""
+    import socket
+    import subprocess
+    import sys
+
+    client, run_id = parent
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    client.set_tag(run_id, names.TAG_LEASE,
+                   LeaseValue(f"{socket.gethostname()}:{gone.pid}:dddd", time.time() + 300).text())
+    check_free(client, run_id, "s", "me:1:aaaa")
+    client.set_tag(run_id, names.TAG_LEASE, LeaseValue(f"{socket.gethostname()}:{os.getpid()}:eeee",
+                                                       time.time() + 300).text())
+    with pytest.raises(ConfigError):  # alive here: refused
+        check_free(client, run_id, "s", "me:1:aaaa")
 
 
 def test_the_holder_renews_while_it_runs_and_removes_the_tag_at_the_end(parent, monkeypatch):

@@ -5,7 +5,8 @@ launchers on different machines against the same MLflow server share neither. Th
 one thing both see, so the launcher that drives the sweep keeps a tag on it, ``regsweep.lease``:
 who holds it, and when it lapses. It renews the tag while it runs and removes it when it ends. A
 launcher that dies leaves a lease that lapses ``LEASE_S`` after its last renewal; until then a resume
-elsewhere is refused in one line that says when it may go ahead.
+on another machine is refused in one line that says when it may go ahead. On the machine where it
+died, a lease whose process is gone is stale at once, so a resume right after a crash goes ahead.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ class LeaseValue:
         host, pid = (self.holder.split(":") + ["?", "?"])[:2]
         return f"host {host}, pid {pid}"
 
+    def held_by_a_dead_process_here(self) -> bool:
+        """The holder ran on this host and its pid is gone: a launcher that crashed or was killed here.
+        (A reused pid keeps the lease until it lapses: the safe side.)"""
+        host, pid = (self.holder.split(":") + ["", ""])[:2]
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+
 
 def new_holder() -> str:
     """This launcher's name in a lease: host and pid for the person reading the refusal, plus a random
@@ -63,7 +78,7 @@ def check_free(client: Any, run_id: str, sweep: str, holder: str, now: Optional[
     """Refuse, in one line, a sweep whose parent run another launcher's live lease holds."""
     now = time.time() if now is None else now
     lease = LeaseValue.parse(client.get_run(run_id).data.tags.get(names.TAG_LEASE))
-    if lease is None or lease.holder == holder or lease.until <= now:
+    if lease is None or lease.holder == holder or lease.until <= now or lease.held_by_a_dead_process_here():
         return
     lapses = time.strftime("%H:%M:%S UTC", time.gmtime(lease.until))
     raise ConfigError("name", f"sweep {sweep!r} is being driven by another launcher ({lease.where()}; its lease on "

@@ -3,7 +3,6 @@ made as a plain user that can write its own experiments but not manage users, an
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 

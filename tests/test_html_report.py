@@ -32,15 +32,15 @@ def _table(n: int = 40, seed: int = 0) -> pd.DataFrame:
 def test_the_one_parameter_that_drives_the_objective_ranks_first():
     study = rebuilt_study(_table())
     assert len(study.trials) == 40, "the baseline (no placement, no λ) is left out of the study"
-    found, evaluator = importances(study)
+    found, _, evaluator = importances(study)
     assert evaluator in ("PedAnova", "Fanova"), evaluator
     assert max(found, key=found.get) == names.LAMBDA, found
     assert found[names.LAMBDA] > 0.5, found
 
 
 def test_too_few_trials_say_why_instead_of_ranking():
-    found, why = importances(rebuilt_study(_table(n=3)))
-    assert found == {} and "too few" in why
+    found, evaluator, why = importances(rebuilt_study(_table(n=3)))
+    assert found == {} and evaluator is None and "too few" in why
 
 
 def test_the_learning_curves_hold_one_line_per_trial_with_a_curve():

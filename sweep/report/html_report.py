@@ -9,13 +9,14 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from sweep.report.plots import pruning_points
+from sweep.report.ranking import config_label
 from trainables import names
-from trainables.metrics.pruning import PRUNE_THRESHOLDS
 
 REPORT_HTML = "report.html"
 #: Colour per regularizer, the same in every chart of the page.
@@ -34,8 +35,8 @@ def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> list[int
 
 
 def rebuilt_study(table: pd.DataFrame, objective: str = names.VAL_ACCURACY) -> Any:
-    """An in-memory Optuna study of the completed penalized search trials, value = ``objective``,
-    each trial's sparsity as a user attribute (for the second parallel-coordinates chart)."""
+    """An in-memory Optuna study of the completed penalized search trials over ``IMPORTANCE_PARAMS``,
+    value = ``objective``: what Optuna's importance evaluators read."""
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
@@ -56,31 +57,27 @@ def rebuilt_study(table: pd.DataFrame, objective: str = names.VAL_ACCURACY) -> A
         names.LAMBDA: FloatDistribution(float(lams.min()), float(lams.max()) * (1 + 1e-9), log=True),
     }
     for _, row in rows.iterrows():
-        params = {names.REGULARIZER: row[names.REGULARIZER], names.PLACEMENT: row[names.PLACEMENT],
-                  names.LAMBDA: float(row[names.LAMBDA])}
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=dists, value=float(row[objective]),
-            user_attrs={names.SPARSITY: float(row[names.SPARSITY]) if pd.notna(row[names.SPARSITY]) else 0.0,
-                        names.COL_TRIAL: str(row[names.COL_TRIAL])}))
+        params = {key: float(row[key]) if key == names.LAMBDA else row[key] for key in IMPORTANCE_PARAMS}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(row[objective])))
     return study
 
 
-def importances(study: Any) -> tuple[dict[str, float], str]:
+def importances(study: Any) -> tuple[dict[str, float], Any, str]:
     """Parameter importance with Optuna's PED-ANOVA (fANOVA when PED-ANOVA cannot, e.g. on too few
-    trials); returns the importances and the evaluator's name, or ({}, why not)."""
+    trials); returns the importances, the evaluator that gave them and its name, or ({}, None, why not)."""
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
     if len(study.trials) < 4:
-        return {}, f"too few completed penalized trials ({len(study.trials)}; 4 or more needed)"
+        return {}, None, f"too few completed penalized trials ({len(study.trials)}; 4 or more needed)"
     for evaluator in (PedAnovaImportanceEvaluator(), FanovaImportanceEvaluator(seed=0)):
         try:
             found = optuna.importance.get_param_importances(study, evaluator=evaluator)
         except (RuntimeError, ValueError, ZeroDivisionError):
             continue
         if found and all(math.isfinite(v) for v in found.values()):
-            return dict(found), type(evaluator).__name__.removesuffix("ImportanceEvaluator")
-    return {}, "neither PED-ANOVA nor fANOVA could rank the params on these trials"
+            return dict(found), evaluator, type(evaluator).__name__.removesuffix("ImportanceEvaluator")
+    return {}, None, "neither PED-ANOVA nor fANOVA could rank the params on these trials"
 
 
 def parallel_chart(table: pd.DataFrame) -> Any:
@@ -197,9 +194,7 @@ def pruning_chart(table: pd.DataFrame, trials: Sequence[str]) -> Any:
 
     fig = go.Figure()
     for _, row in table[table[names.COL_TRIAL].astype(str).isin(trials)].iterrows():
-        points = [(t, row.get(names.pruning_metric(names.PRUNING_REMOVED, t)),
-                   row.get(names.pruning_metric(names.PRUNING_ACCURACY, t))) for t in PRUNE_THRESHOLDS]
-        points = [(t, float(x), float(y)) for t, x, y in points if pd.notna(x) and pd.notna(y)]
+        points = pruning_points(row)
         if points:
             fig.add_trace(go.Scatter(x=[p[1] for p in points], y=[p[2] for p in points], mode="lines+markers+text",
                                      text=[f"{p[0]:g}" for p in points], textposition="top right",
@@ -211,23 +206,21 @@ def pruning_chart(table: pd.DataFrame, trials: Sequence[str]) -> Any:
 
 def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFrame,
                curves: Mapping[str, Sequence[float]], rungs: Sequence[int], front_trials: Sequence[str],
-               pruned_trials: Sequence[str], article: Optional[str] = None) -> Path:
-    """Write ``report.html`` into ``out_dir`` and return its path."""
+               pruned_trials: Sequence[str]) -> Path:
+    """Write ``report.html`` into ``out_dir`` and return its path. ``verdict_markdown`` is verdict.md's
+    text: its sections include the comparison with the article when ``preset=article`` applies."""
     import optuna.visualization as ov
 
     study = rebuilt_study(table)
-    found, evaluator = importances(study)
+    found, evaluator, evaluator_name = importances(study)
     parts: list[tuple[str, Any]] = [("", parallel_chart(table))]
     if found:
-        from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
-
-        chosen = PedAnovaImportanceEvaluator() if evaluator == "PedAnova" else FanovaImportanceEvaluator(seed=0)
-        fig = ov.plot_param_importances(study, evaluator=chosen, target_name=names.VAL_ACCURACY)
-        fig.update_layout(title=f"Which of regularizer, placement and λ explains val_accuracy ({evaluator}, "
+        fig = ov.plot_param_importances(study, evaluator=evaluator, target_name=names.VAL_ACCURACY)
+        fig.update_layout(title=f"Which of regularizer, placement and λ explains val_accuracy ({evaluator_name}, "
                                 f"{len(study.trials)} completed penalized search trials)")
         parts.append(("", fig))
     else:
-        parts.append((f"<p class='note'>Parameter importance: not shown ({html.escape(evaluator)}).</p>", None))
+        parts.append((f"<p class='note'>Parameter importance: not shown ({html.escape(evaluator_name)}).</p>", None))
     parts += [("", learning_curves(table, curves, rungs)), ("", best_so_far(table)),
               ("", front_chart(table, front_trials))]
     if pruned_trials:
@@ -241,8 +234,6 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
         if fig is not None:
             body.append(fig.to_html(full_html=False, include_plotlyjs=first, config={"responsive": True}))
             first = False
-    if article:
-        body += ["<h2>Beside the article</h2>", f"<pre>{html.escape(article)}</pre>"]
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>regsweep: " + html.escape(name) + "</title>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{white-space:pre-wrap;"
             "background:#f6f6f6;padding:1em}.note{color:#666}</style></head><body>" + "\n".join(body)
@@ -253,6 +244,5 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
 
 
 def _label(row: pd.Series) -> str:
-    if row[names.REGULARIZER] == names.NONE:
-        return f"no regularization · {row[names.COL_TRIAL]}"
-    return f"{row[names.REGULARIZER]} on {row[names.PLACEMENT]}, λ={float(row[names.LAMBDA]):.3g} · {row[names.COL_TRIAL]}"
+    """The config as the console and the per-config table name it, then the trial id."""
+    return f"{config_label(row)} · {row[names.COL_TRIAL]}"

@@ -86,9 +86,7 @@ def _pruning_plot(df: pd.DataFrame, trials: list[str], path: Path) -> Path:
     ax = fig.subplots()
     rows = df[df[names.COL_TRIAL].astype(str).isin(trials)]
     for _, row in rows.iterrows():
-        points = [(t, row.get(names.pruning_metric(names.PRUNING_REMOVED, t)),
-                   row.get(names.pruning_metric(names.PRUNING_ACCURACY, t))) for t in PRUNE_THRESHOLDS]
-        points = [(t, float(x), float(y)) for t, x, y in points if not pd.isna(x) and not pd.isna(y)]
+        points = pruning_points(row)
         if not points:
             continue
         (line,) = ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", label=_trial_label(row))
@@ -98,6 +96,14 @@ def _pruning_plot(df: pd.DataFrame, trials: list[str], path: Path) -> Path:
     return _finish(fig, ax, "fraction of kernel weights removed (|w| < threshold, thresholds annotated)",
                    "test accuracy after removal", "Is the sparsity real? Pruning the best and the Pareto-optimal "
                    "trials", path, legend_size=7, legend_loc="lower left")
+
+
+def pruning_points(row: pd.Series) -> list[tuple[float, float, float]]:
+    """A trial's pruning curve: (threshold, fraction of weights removed, test accuracy) for each
+    threshold that has both figures (a missing one is skipped, the others keep their threshold)."""
+    points = [(t, row.get(names.pruning_metric(names.PRUNING_REMOVED, t)),
+               row.get(names.pruning_metric(names.PRUNING_ACCURACY, t))) for t in PRUNE_THRESHOLDS]
+    return [(t, float(x), float(y)) for t, x, y in points if not pd.isna(x) and not pd.isna(y)]
 
 
 def _trial_label(row: pd.Series) -> str:

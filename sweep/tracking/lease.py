@@ -49,14 +49,19 @@ class LeaseValue:
     def text(self) -> str:
         return f"{self.holder} {self.until:.0f}"
 
-    def where(self) -> str:
+    @property
+    def host_and_pid(self) -> tuple[str, str]:
         host, pid = (self.holder.split(":") + ["?", "?"])[:2]
+        return host, pid
+
+    def where(self) -> str:
+        host, pid = self.host_and_pid
         return f"host {host}, pid {pid}"
 
     def held_by_a_dead_process_here(self) -> bool:
         """The holder ran on this host and its pid is gone: a launcher that crashed or was killed here.
         (A reused pid keeps the lease until it lapses: the safe side.)"""
-        host, pid = (self.holder.split(":") + ["", ""])[:2]
+        host, pid = self.host_and_pid
         if host != socket.gethostname() or not pid.isdigit():
             return False
         try:

@@ -5,6 +5,8 @@
   regsweep, with where regsweep's fixed costs go (``sweep.bench.overhead``);
 - ``scale``: the driver, searcher, scheduler and MLflow path with thousands of trivial trials
   (``sweep.bench.scale``);
+- ``throughput``: images/s of one trial per precision and of several trials sharing a device
+  (``sweep.bench.throughput``);
 - ``calibration`` and ``fidelity``: the verdict's false "helped" rate on real A/A trials, and how well
   early-stopping rungs predict the full budget's order (``sweep.bench.calibration``).
 """

@@ -205,3 +205,40 @@ def test_an_errored_trial_that_completes_on_resume_gets_its_real_value_in_the_st
     trials = optuna_study(resumed).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert trials[1].value == 0.87 and trials[1].params == trials[0].params
+
+
+def test_a_collapsed_l1_trial_enqueues_the_same_penalty_below_a_third_of_its_lambda():
+    """With sparsity an objective, a collapse at lambda sends that penalty and placement to lambda/5 next
+    (then lower again if that collapses too); an L2 collapse, or a collapse with the descent off, adds
+    nothing; a lambda whose fifth falls below the space stays where it is."""
+    from sweep.search.searcher import COLLAPSE_DESCENT
+
+    collapsed = {names.VAL_ACCURACY: 0.1, names.REMOVABLE: 0.0, names.FINISHED: 1.0, names.COLLAPSED: 1.0}
+    l1 = {names.REGULARIZER: names.L1, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.01}
+    l2 = {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.05}
+    floor = {names.REGULARIZER: names.L1, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 2e-5}
+
+    def searcher(descend: bool) -> PruneAwareOptunaSearch:
+        space = RegularizationSpace(SearchConfig())
+        return PruneAwareOptunaSearch(space=space, metric=[names.VAL_ACCURACY, names.REMOVABLE],
+                                      mode=["max", "max"], sampler=make_sampler(0), study_name="d",
+                                      points_to_evaluate=[l1, l2, floor], with_baseline=False, searchable=True,
+                                      descend_after_collapse=descend)
+
+    s = searcher(True)
+    assert [s.suggest(t) for t in ("a", "b", "c")] == [l1, l2, floor]
+    for t in ("a", "b", "c"):
+        s.on_trial_complete(t, collapsed)
+    below = s.suggest("d")
+    assert below == {**l1, names.LAMBDA: pytest.approx(0.01 / COLLAPSE_DESCENT)} and COLLAPSE_DESCENT >= 3
+    s.on_trial_complete("d", collapsed)
+    assert s.suggest("e") == {**l1, names.LAMBDA: pytest.approx(0.01 / COLLAPSE_DESCENT ** 2)}
+    s.on_trial_complete("e", {names.VAL_ACCURACY: 0.9, names.REMOVABLE: 0.4, names.FINISHED: 1.0})
+    waiting = [t for t in s._ot_study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
+    assert waiting == [], "a trial that did not collapse enqueues nothing"
+
+    off = searcher(False)
+    for t in ("a", "b", "c"):
+        off.suggest(t)
+        off.on_trial_complete(t, collapsed)
+    assert off.suggest("d")[names.LAMBDA] != pytest.approx(0.01 / COLLAPSE_DESCENT)

@@ -57,6 +57,11 @@ SPARSITY_LAYER_PREFIX = "sparsity/"
 KERNEL_L1_NORM = "kernel_l1_norm"
 KERNEL_L2_NORM = "kernel_l2_norm"
 ACTIVATION_SPARSITY = "activation_sparsity"
+#: The sparsity that counts: the largest fraction of kernel weights that global magnitude pruning
+#: (smallest |w| first) removes while validation accuracy stays within ``search.accuracy_tolerance`` of
+#: the unpruned model's; 0 for a model at chance level, which has no accuracy to keep
+#: (``trainables.metrics.removable``). The ``sparsity`` objective of ``search.objectives`` is this metric.
+REMOVABLE = "removable"
 
 # --- end-of-trial metrics ---
 TEST_LOSS = "test_loss"
@@ -84,6 +89,9 @@ NODE_ID = "node_id"
 # --- the objective every scheduler and searcher uses ---
 OBJECTIVE = VAL_ACCURACY
 OBJECTIVE_MODE = "max"
+#: ``search.objectives`` entries and the metric each one maximizes: the sparsity objective is the
+#: removable fraction, so a model at chance cannot win it.
+OBJECTIVE_METRICS = {VAL_ACCURACY: VAL_ACCURACY, SPARSITY: REMOVABLE}
 
 # --- trial end states (summary column and MLflow tag values) ---
 STATE_COMPLETED = "completed"
@@ -108,7 +116,7 @@ PHASE_CONFIRM = "confirm"
 
 #: Every metric a trial logs to its MLflow child run each epoch (besides per-layer sparsity).
 TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM, ACTIVATION_SPARSITY,
-                 TIME_FIT_S, FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED,
+                 REMOVABLE, TIME_FIT_S, FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED,
                  PRUNED_FRACTION)
 #: Logged only at the last epoch.
 LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED, PRUNED_FRACTION)

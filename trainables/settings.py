@@ -34,3 +34,8 @@ class TrainSettings:
     collapsed); null = the scheduler's grace period, 0 = never."""
     threads: int = 0
     """TensorFlow threads per trial process; 0 = TensorFlow's default. The launcher sets it."""
+    removable_tolerance: float = 0.01
+    """The accuracy the ``removable`` metric may lose; the launcher sets it from search.accuracy_tolerance."""
+    removable_every_epoch: bool = False
+    """Measure ``removable`` every epoch (the launcher sets it when sparsity is an objective, so the
+    early-stopping rungs and the searcher see it), not only at the last one."""

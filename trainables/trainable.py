@@ -25,6 +25,7 @@ from trainables.metrics.collapse import chance_ceiling, is_collapsed
 from trainables.data.types import Dataset
 from trainables.model.source import ModelSource
 from trainables.metrics.pruning import pruning_metrics
+from trainables.metrics.removable import removable_fraction
 from trainables.model.rebuild import applied_layers
 from trainables.model.regularizers import RegularizerSpec
 from trainables.model.reusable import LEGACY_MODEL_FILE, load_variables, save_variables, trial_model
@@ -143,6 +144,10 @@ def run_trial(
         metrics.update(kernel_sparsity(model_kernels(model), settings.sparsity_threshold).as_metrics())
         metrics[names.ACTIVATION_SPARSITY] = model_activation_sparsity(model, probe)
         is_last = epoch == settings.epochs
+        if settings.removable_every_epoch or (is_last and not diverged and not collapsed):
+            metrics[names.REMOVABLE] = 0.0 if diverged or collapsed else removable_fraction(
+                model, lambda: model.evaluate(val_ds, verbose=0, return_dict=True)[names.ACCURACY],
+                settings.removable_tolerance, ceiling)
         metrics[names.DIVERGED] = float(diverged)
         metrics[names.COLLAPSED] = float(collapsed)
         metrics[names.FINISHED] = float(is_last or diverged or collapsed)

@@ -81,10 +81,12 @@ class SearchConfig:
     """At most this many trials at once; 0 = as many as the resources allow."""
     objectives: List[Objective] = field(default_factory=lambda: [Objective.val_accuracy])
     """What Optuna maximizes: [val_accuracy], or [val_accuracy, sparsity] for the accuracy/sparsity
-    Pareto front (multi-objective TPE; ASHA still stops trials on val_accuracy)."""
+    Pareto front (multi-objective TPE, and ASHA decides its rungs on both). The sparsity objective is
+    the removable fraction (``removable``): weights pruning removes within accuracy_tolerance."""
     accuracy_tolerance: float = 0.01
-    """The compressible-model answer: the sparsest completed trial within this much validation
-    accuracy of the best (0.01 = 1 percentage point)."""
+    """The accuracy a sparse answer may give up (0.01 = 1 percentage point): the removable metric
+    prunes while validation accuracy stays within it, and the compressible model and the L1 answer
+    are the sparsest completed trials within it of the best validation accuracy."""
     prior: Prior = Prior.none
     """auto: the data profile's rule of thumb (L1, L2 or elastic net) gives the first points tried."""
     grid: bool = False
@@ -101,6 +103,9 @@ class SchedulerConfig:
     """ASHA: epochs every trial gets before it can be stopped (capped at train.epochs)."""
     reduction_factor: int = 4
     """ASHA: keep the top 1/reduction_factor at each rung."""
+    multi_objective: bool = True
+    """ASHA with two search.objectives: decide each rung by non-dominated sorting over both (MOASHA; a
+    trial on the rung's front is never stopped); false ranks on val_accuracy alone, as before."""
 
 
 @dataclass

@@ -71,7 +71,9 @@ def trial_settings(cfg: SweepConfig) -> TrainSettings:
         collapse_after = 0
     elif collapse_after is None:
         collapse_after = min(cfg.scheduler.grace_period, cfg.train.epochs)
-    return replace(cfg.train, threads=threads, collapse_after=collapse_after)
+    return replace(cfg.train, threads=threads, collapse_after=collapse_after,
+                   removable_tolerance=cfg.search.accuracy_tolerance,
+                   removable_every_epoch=cfg.train.removable_every_epoch or len(cfg.search.objectives) > 1)
 
 
 def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float, source: Optional[ModelSource] = None) -> Any:
@@ -95,9 +97,10 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         return build_grid_tuner(cfg, name, trainable, configs, callbacks, name)
     space = RegularizationSpace(cfg.search)
     objectives = [str(o) for o in cfg.search.objectives]
+    metrics = [names.OBJECTIVE_METRICS[o] for o in objectives]
     searcher = PruneAwareOptunaSearch(
         space=space,
-        metric=objectives if len(objectives) > 1 else names.OBJECTIVE,
+        metric=metrics if len(objectives) > 1 else names.OBJECTIVE,
         mode=[names.OBJECTIVE_MODE] * len(objectives) if len(objectives) > 1 else names.OBJECTIVE_MODE,
         sampler=make_sampler(cfg.search.seed, cfg.search.startup_trials),
         points_to_evaluate=points or None,
@@ -106,6 +109,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         searchable=space.searchable,
         epoch_budget=search_budget(cfg),
         epochs_per_trial=cfg.train.epochs,
+        descend_after_collapse=len(objectives) > 1,
     )
     scheduler: Any = make_asha(cfg) if cfg.scheduler.name == "asha" else FIFOScheduler()
     return tune.Tuner(
@@ -148,8 +152,18 @@ def search_budget(cfg: SweepConfig) -> int:
 
 def make_asha(cfg: SweepConfig) -> Any:
     """ASHA on the objective that never stops the baseline: the control must be measured at full
-    budget, and its rung values are the first bar every other trial has to clear."""
+    budget, and its rung values are the first bar every other trial has to clear. With two objectives
+    (and ``scheduler.multi_objective``) each rung is decided by non-dominated sorting over both
+    (``sweep.search.moasha``)."""
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    grace = min(cfg.scheduler.grace_period, cfg.train.epochs)
+    if len(cfg.search.objectives) > 1 and cfg.scheduler.multi_objective:
+        from sweep.search.moasha import MultiObjectiveASHA
+
+        return MultiObjectiveASHA([names.OBJECTIVE_METRICS[str(o)] for o in cfg.search.objectives],
+                                  max_t=cfg.train.epochs, grace_period=grace,
+                                  reduction_factor=cfg.scheduler.reduction_factor, keep=is_baseline)
 
     class BaselineKeepingASHA(ASHAScheduler):
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
@@ -162,7 +176,7 @@ def make_asha(cfg: SweepConfig) -> Any:
     return BaselineKeepingASHA(
         time_attr="training_iteration",
         max_t=cfg.train.epochs,
-        grace_period=min(cfg.scheduler.grace_period, cfg.train.epochs),
+        grace_period=grace,
         reduction_factor=cfg.scheduler.reduction_factor,
     )
 

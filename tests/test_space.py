@@ -211,21 +211,20 @@ def test_a_collapsed_l1_trial_enqueues_the_same_penalty_below_a_third_of_its_lam
     """With sparsity an objective, a collapse at lambda sends that penalty and placement to lambda/5 next
     (then lower again if that collapses too); an L2 collapse, or a collapse with the descent off, adds
     nothing; a lambda whose fifth falls below the space stays where it is."""
-    from sweep.search.searcher import COLLAPSE_DESCENT
-
+    COLLAPSE_DESCENT = SearchConfig().collapse_descent
     collapsed = {names.VAL_ACCURACY: 0.1, names.REMOVABLE: 0.0, names.FINISHED: 1.0, names.COLLAPSED: 1.0}
     l1 = {names.REGULARIZER: names.L1, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.01}
     l2 = {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL_BIAS, names.LAMBDA: 0.05}
     floor = {names.REGULARIZER: names.L1, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 2e-5}
 
-    def searcher(descend: bool) -> PruneAwareOptunaSearch:
+    def searcher(descend: float) -> PruneAwareOptunaSearch:
         space = RegularizationSpace(SearchConfig())
         return PruneAwareOptunaSearch(space=space, metric=[names.VAL_ACCURACY, names.REMOVABLE],
                                       mode=["max", "max"], sampler=make_sampler(0), study_name="d",
                                       points_to_evaluate=[l1, l2, floor], with_baseline=False, searchable=True,
-                                      descend_after_collapse=descend)
+                                      collapse_descent=descend)
 
-    s = searcher(True)
+    s = searcher(COLLAPSE_DESCENT)
     assert [s.suggest(t) for t in ("a", "b", "c")] == [l1, l2, floor]
     for t in ("a", "b", "c"):
         s.on_trial_complete(t, collapsed)
@@ -237,7 +236,7 @@ def test_a_collapsed_l1_trial_enqueues_the_same_penalty_below_a_third_of_its_lam
     waiting = [t for t in s._ot_study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
     assert waiting == [], "a trial that did not collapse enqueues nothing"
 
-    off = searcher(False)
+    off = searcher(0.0)
     for t in ("a", "b", "c"):
         off.suggest(t)
         off.on_trial_complete(t, collapsed)

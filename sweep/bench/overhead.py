@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from sweep.bench.search import launcher_env
+from sweep.bench.launcher import launcher_env
 from trainables import names
 
 METHODS = ("plain", "stock", "regsweep")

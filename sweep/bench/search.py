@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
 
+from sweep.bench import sparsity
+from sweep.bench.launcher import launcher_env
 from trainables import names
 
 #: The article's eight configs (keras-regularizers-emnist.txt), elastic net l1=l2=0.01.
@@ -147,14 +148,6 @@ def run_stock(data: Any, epochs: int, seed: int, num_samples: int, storage: Path
 
 
 #: The checkout this benchmark runs from (it holds sweep/ and trainables/).
-REPO = Path(__file__).resolve().parents[2]
-
-
-def launcher_env() -> dict[str, str]:
-    """The environment of ``python -m sweep.launch``: this checkout first on the import path."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-
-
 def run_regsweep(data_name: str, epochs: int, seed: int, num_samples: int, workdir: Path,
                  extra: Sequence[str] = ()) -> MethodRun:
     """``python -m sweep.launch`` with its defaults, in its own working directory."""
@@ -297,6 +290,8 @@ def bench_search(args: argparse.Namespace) -> int:
     from trainables.data.load import load_dataset
     from trainables.data.types import DataSpec
 
+    if names.SPARSITY in args.objectives.split(","):  # the multi-objective comparison (sweep.bench.sparsity)
+        return sparsity.run(args)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(DataSpec(name=args.data))
@@ -346,5 +341,8 @@ def add_parser(sub: Any) -> None:
     search.add_argument("--retrain-seeds", type=int, default=3, help="weight seeds that measure an answer")
     search.add_argument("--methods", default=",".join(METHODS))
     search.add_argument("--out", default="bench-results")
+    search.add_argument("--objectives", default=names.VAL_ACCURACY,
+                        help="val_accuracy,sparsity: MOASHA against val-only ASHA (as `sweep.bench sparsity`)")
+    sparsity.add_arguments(search, defaults=False)
     search.add_argument("regsweep_args", nargs="*", help="extra overrides for the regsweep run")
     search.set_defaults(run=bench_search)

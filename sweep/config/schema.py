@@ -83,6 +83,9 @@ class SearchConfig:
     """What Optuna maximizes: [val_accuracy], or [val_accuracy, sparsity] for the accuracy/sparsity
     Pareto front (multi-objective TPE, and ASHA decides its rungs on both). The sparsity objective is
     the removable fraction (``removable``): weights pruning removes within accuracy_tolerance."""
+    collapse_descent: float = 5.0
+    """With sparsity an objective: after an L1 or elastic-net trial collapses at lambda, try the same
+    penalty and placement at lambda / collapse_descent next (at least 3; 0 = off)."""
     accuracy_tolerance: float = 0.01
     """The accuracy a sparse answer may give up (0.01 = 1 percentage point): the removable metric
     prunes while validation accuracy stays within it, and the compressible model and the L1 answer
@@ -321,6 +324,8 @@ def _validate_search(s: SearchConfig) -> None:
              and Objective.val_accuracy in s.objectives, "search.objectives",
              f"must list val_accuracy once, optionally with sparsity; got {[str(o) for o in s.objectives]}",
              "use search.objectives=[val_accuracy] or search.objectives=[val_accuracy,sparsity]")
+    _require(s.collapse_descent == 0 or s.collapse_descent >= 3, "search.collapse_descent",
+             f"must be 0 (off) or at least 3, got {s.collapse_descent}", "use e.g. search.collapse_descent=5")
     _require(0.0 <= s.accuracy_tolerance < 1.0, "search.accuracy_tolerance",
              f"must be in [0, 1), got {s.accuracy_tolerance}", "use e.g. search.accuracy_tolerance=0.01 (1 point)")
     _require(s.max_concurrent_trials >= 0, "search.max_concurrent_trials",

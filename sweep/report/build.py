@@ -13,6 +13,8 @@ from sweep.config.schema import SweepConfig
 from sweep.report import ranking, summary
 from sweep.report.article import comparison as compare_with_article
 from sweep.report.html_report import asha_rungs
+from sweep.report.l1_claim import l1_answer
+from sweep.report.l1_claim import render as render_l1
 from sweep.report.pareto import ParetoAnswer, pareto_answer
 from sweep.report.pareto import render as render_pareto
 from sweep.report.verdict import Verdict, make_verdict
@@ -25,6 +27,7 @@ from trainables.choices import Scheduler
 BEST_METRICS = (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY)
 #: Verdict sections, in order (verdict.md and the console).
 PARETO_SECTION = "Accuracy and sparsity"
+L1_SECTION = "Does L1 give removable weights?"
 RULE_SECTION = "The article's rule of thumb"
 ARTICLE_SECTION = "Beside the article"
 
@@ -82,7 +85,11 @@ def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records:
     penalized_best = best_penalized[names.REGULARIZER] if best_penalized is not None else None
     helped = rec_row is not None and rec_row[names.REGULARIZER] != names.NONE
     rule = rule_outcome(profile, penalized_best, helped)
-    sections = {PARETO_SECTION: render_pareto(answer, _describe_row), RULE_SECTION: f"{profile.line()}.\n{rule}"}
+    sections = {PARETO_SECTION: render_pareto(answer, _describe_row)}
+    claim = l1_answer(table, cfg.search.accuracy_tolerance)
+    if claim is not None:
+        sections[L1_SECTION] = render_l1(claim, _describe_row)
+    sections[RULE_SECTION] = f"{profile.line()}.\n{rule}"
     article = compare_with_article(stats, dataset)
     if article:
         sections[ARTICLE_SECTION] = article

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sweep.report.pareto import sparsity_axis
 from sweep.report.plots import pruning_points
 from sweep.report.ranking import config_label
 from trainables import names
@@ -174,17 +175,18 @@ def front_chart(table: pd.DataFrame, front_trials: Sequence[str]) -> Any:
     import plotly.graph_objects as go
 
     done = table[(table[names.COL_STATE] == names.STATE_COMPLETED) & table[names.TEST_ACCURACY].notna()]
+    axis = sparsity_axis(done)
     fig = go.Figure()
     for reg, rows in done.groupby(names.REGULARIZER):
-        fig.add_trace(go.Scatter(x=rows[names.SPARSITY], y=rows[names.TEST_ACCURACY], mode="markers", name=reg,
+        fig.add_trace(go.Scatter(x=rows[axis], y=rows[names.TEST_ACCURACY], mode="markers", name=reg,
                                  marker={"color": COLOURS.get(reg, "#888"), "size": 9},
                                  hovertext=[_label(r) for _, r in rows.iterrows()], hoverinfo="text+x+y"))
-    front = done[done[names.COL_TRIAL].astype(str).isin(front_trials)].sort_values(names.SPARSITY)
+    front = done[done[names.COL_TRIAL].astype(str).isin(front_trials)].sort_values(axis)
     if not front.empty:
-        fig.add_trace(go.Scatter(x=front[names.SPARSITY], y=front[names.TEST_ACCURACY], mode="lines",
+        fig.add_trace(go.Scatter(x=front[axis], y=front[names.TEST_ACCURACY], mode="lines",
                                  name="Pareto front", line={"color": "black", "dash": "dash"}))
     fig.update_layout(title="Accuracy and sparsity: completed trials and the Pareto front",
-                      xaxis_title=names.SPARSITY, yaxis_title=names.TEST_ACCURACY)
+                      xaxis_title=axis, yaxis_title=names.TEST_ACCURACY)
     return fig
 
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from sweep.report.pareto import pareto_front
+from sweep.report.pareto import pareto_front, sparsity_axis
 from trainables import names
 from trainables.metrics.pruning import PRUNE_THRESHOLDS
 
@@ -63,7 +63,7 @@ def _lambda_plot(df: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
 
 
 def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
-    x, y = names.SPARSITY, names.TEST_ACCURACY
+    x, y = sparsity_axis(df), names.TEST_ACCURACY
     data = df.copy()
     data[[x, y]] = data[[x, y]].apply(pd.to_numeric, errors="coerce")
     data = data.dropna(subset=[x, y])

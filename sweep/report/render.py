@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from sweep.report import ranking, summary
-from sweep.report.build import ARTICLE_SECTION, PARETO_SECTION, Report
+from sweep.report.build import ARTICLE_SECTION, L1_SECTION, PARETO_SECTION, Report
 from sweep.report.write import SweepOutcome
 from trainables import names
 
@@ -28,6 +28,8 @@ def render_report(report: Report, outcome: SweepOutcome, budget: int, model_line
     else:
         print("\nno trial produced a usable result")
     print(f"\n{report.sections[PARETO_SECTION]}")
+    if L1_SECTION in report.sections:
+        print(f"\n{report.sections[L1_SECTION]}")
     print(f"\n{report.rule_line}")
     if ARTICLE_SECTION in report.sections:
         print(f"\n{report.sections[ARTICLE_SECTION]}")

@@ -23,7 +23,7 @@ from trainables.metrics.pruning import PRUNE_THRESHOLDS
 COLUMNS = (
     names.COL_TRIAL, names.COL_PHASE, names.COL_STATE, names.REGULARIZER, names.PLACEMENT, names.LAMBDA,
     names.L1_RATIO, names.SEED, names.COL_EPOCHS, names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
-    names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID, names.PRUNED_FRACTION,
+    names.REMOVABLE, names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID, names.PRUNED_FRACTION,
     *(names.pruning_metric(kind, t) for t in PRUNE_THRESHOLDS for kind in (names.PRUNING_ACCURACY, names.PRUNING_REMOVED)),
 )
 #: Columns of the CSV only (the terminal table leaves them out).
@@ -97,6 +97,7 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
             names.VAL_ACCURACY: m.get(names.VAL_ACCURACY),
             names.TEST_ACCURACY: m.get(names.TEST_ACCURACY),
             names.SPARSITY: m.get(names.SPARSITY),
+            names.REMOVABLE: m.get(names.REMOVABLE),
             names.ACTIVATION_SPARSITY: m.get(names.ACTIVATION_SPARSITY),
             names.COL_NODE_IP: m.get(names.COL_NODE_IP),
             names.NODE_ID: m.get(names.NODE_ID),
@@ -155,7 +156,7 @@ def lambda_edge_note(row: pd.Series, search: SearchConfig) -> Optional[str]:
 
 
 #: Columns the terminal shows only with --verbose (they stay in the CSV): the table fits 120 columns.
-WIDE_ONLY = (names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID)
+WIDE_ONLY = (names.REMOVABLE, names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID)
 #: Shorter headers of the terminal table (the CSV and MLflow keep the metric names).
 SHORT_HEADERS = {names.VAL_ACCURACY: "val_acc", names.TEST_ACCURACY: "test_acc"}
 #: The widest terminal table without --verbose.
@@ -170,7 +171,7 @@ def render_table(df: pd.DataFrame, wide: bool = False) -> str:
     hidden = CSV_ONLY + (() if wide else WIDE_ONLY)
     shown = df.drop(columns=[c for c in hidden if c in df.columns])
     formats: dict[str, Any] = {
-        **{col: "{:.4f}" for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
+        **{col: "{:.4f}" for col in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY, names.REMOVABLE,
                                      names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY)},
         names.LAMBDA: "{:.3g}", names.L1_RATIO: "{:.2f}", names.PLACEMENT: "{}", names.COL_NODE_IP: "{}",
         names.SEED: lambda v: str(int(v)),

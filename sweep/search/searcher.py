@@ -16,10 +16,11 @@ never trains a twin.
   trial starts that could take the search past it: a running trial counts at its full budget until
   it ends, an ended one at the epochs it trained. While a running trial may still free epochs (ASHA
   stops it early), the next suggestion waits; once none is running and none fits, the search is over.
-- **Below a collapse** (``descend_after_collapse``, on when sparsity is an objective). An L1 or
+- **Below a collapse** (on when sparsity is an objective). An L1 or
   elastic-net trial that collapsed to chance at lambda says where that penalty's useful range ends,
   and the sparse answers lie just below it. So the same penalty and placement is enqueued at
-  lambda / ``COLLAPSE_DESCENT`` (Optuna's public ``enqueue_trial``, inside the space), once per
+  lambda / ``collapse_descent`` (``search.collapse_descent``, default 5; Optuna's public
+  ``enqueue_trial``, inside the space), once per
   collapse: a collapse there descends again, so a few trials walk down to the collapse point.
 - **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
   would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
@@ -44,8 +45,6 @@ WORST_VALUE = {"max": 0.0, "min": float("inf")}
 MAX_DUPLICATE_RETRIES = 25
 #: Optuna user attribute set on a proposal that was dropped as a duplicate (value: the twin's number).
 DUPLICATE_ATTR = "regsweep_duplicate_of"
-#: After a collapse at lambda, the same penalty is tried at lambda / this (below lambda / 3).
-COLLAPSE_DESCENT = 5.0
 #: Penalties whose collapse point bounds their sparse answers.
 DESCENDING_PENALTIES = (names.L1, names.ELASTIC_NET)
 #: The baseline's trial config.
@@ -69,9 +68,9 @@ class PruneAwareOptunaSearch(OptunaSearch):
     """
 
     def __init__(self, *args: Any, with_baseline: bool = True, searchable: bool = True, epoch_budget: int = 0,
-                 epochs_per_trial: int = 0, descend_after_collapse: bool = False, **kwargs: Any) -> None:
+                 epochs_per_trial: int = 0, collapse_descent: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._descend = descend_after_collapse
+        self._descend = collapse_descent
         self._baseline_pending = with_baseline
         self._baseline_trials: set[str] = set()
         self._searchable = searchable
@@ -198,7 +197,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
             optuna_study(self).tell(ot_trial, state=TrialState.PRUNED)
         elif state in names.FAILED_CONFIG_STATES:
             optuna_study(self).tell(ot_trial, self._worst(), state=TrialState.COMPLETE)
-            if state == names.STATE_COLLAPSED and getattr(self, "_descend", False):
+            if state == names.STATE_COLLAPSED and getattr(self, "_descend", 0.0):
                 self._enqueue_below(ot_trial)
         else:
             optuna_study(self).tell(ot_trial, state=TrialState.FAIL)
@@ -211,12 +210,12 @@ class PruneAwareOptunaSearch(OptunaSearch):
         told_trials(self).add(trial_id)
 
     def _enqueue_below(self, ot_trial: Any) -> None:
-        """Enqueue the collapsed trial's penalty and placement at lambda / COLLAPSE_DESCENT, if the
+        """Enqueue the collapsed trial's penalty and placement at lambda / collapse_descent, if the
         space reaches that low."""
         params = dict(ot_trial.params)
         if params.get(names.REGULARIZER) not in DESCENDING_PENALTIES or names.LAMBDA not in params:
             return
-        lam = float(params[names.LAMBDA]) / COLLAPSE_DESCENT
+        lam = float(params[names.LAMBDA]) / self._descend
         if lam < float(ot_trial.distributions[names.LAMBDA].low):
             return
         optuna_study(self).enqueue_trial({**params, names.LAMBDA: lam}, skip_if_exists=True)

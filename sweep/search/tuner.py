@@ -109,7 +109,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         searchable=space.searchable,
         epoch_budget=search_budget(cfg),
         epochs_per_trial=cfg.train.epochs,
-        descend_after_collapse=len(objectives) > 1,
+        collapse_descent=cfg.search.collapse_descent if len(objectives) > 1 else 0.0,
     )
     scheduler: Any = make_asha(cfg) if cfg.scheduler.name == "asha" else FIFOScheduler()
     return tune.Tuner(

@@ -1,0 +1,45 @@
+"""The article's L1 claim answered at equal accuracy, on hand-made trial tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sweep.report.l1_claim import CANNOT_TELL, FAILS, HOLDS, MARGIN, l1_answer, render
+from trainables import names
+
+
+def _row(trial, reg, val, removable, state=names.STATE_COMPLETED, placement=names.KERNEL_BIAS, lam=1e-4):
+    return {names.COL_TRIAL: trial, names.COL_STATE: state, names.REGULARIZER: reg, names.PLACEMENT: placement,
+            names.LAMBDA: lam, names.SEED: 0, names.VAL_ACCURACY: val, names.REMOVABLE: removable}
+
+
+BASE = [_row("none", names.NONE, 0.970, 0.30), _row("l2a", names.L2, 0.972, 0.35), _row("l2b", names.L2, 0.955, 0.60)]
+
+
+def test_the_claim_holds_when_an_l1_model_at_equal_accuracy_removes_clearly_more():
+    table = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.965, 0.80), _row("l1b", names.L1, 0.90, 0.97)])
+    a = l1_answer(table, 0.01)
+    assert a.outcome == HOLDS
+    assert a.l1[names.COL_TRIAL] == "l1a", "the 97% model is 7 pp worse: not at equal accuracy"
+    assert a.l2[names.COL_TRIAL] == "l2a", "the 60% L2 model is 1.7 pp worse"
+    text = render(a, lambda r: str(r[names.COL_TRIAL]))
+    assert "holds" in text and "80% of the weights removable" in text and "35%" in text and "+45 points" in text
+
+
+def test_the_claim_fails_when_l1_removes_no_more_than_l2_or_never_reaches_the_accuracy():
+    close = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.965, 0.35 + MARGIN / 2), _row("l1b", names.ELASTIC_NET, 0.5, 0.9)])
+    assert l1_answer(close, 0.01).outcome == FAILS
+    far = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.93, 0.9), _row("l1b", names.L1, 0.95, 0.8)])
+    a = l1_answer(far, 0.01)
+    assert a.outcome == FAILS and "none of the 2" in a.reason and "0.9500" in a.reason
+
+
+def test_cannot_tell_with_too_few_l1_trials_finished_or_no_l2():
+    stopped = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.97, 0.9),
+                                   _row("l1b", names.L1, 0.5, 0.0, state=names.STATE_STOPPED),
+                                   _row("l1c", names.L1, 0.1, 0.0, state=names.STATE_COLLAPSED)])
+    a = l1_answer(stopped, 0.01)
+    assert a.outcome == CANNOT_TELL and "(1; 2 needed)" in a.reason
+    no_l2 = pd.DataFrame([BASE[0], _row("l1a", names.L1, 0.97, 0.9), _row("l1b", names.L1, 0.96, 0.9)])
+    assert l1_answer(no_l2, 0.01).outcome == CANNOT_TELL
+    assert l1_answer(pd.DataFrame([{k: v for k, v in BASE[0].items() if k != names.REMOVABLE}]), 0.01) is None

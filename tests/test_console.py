@@ -79,3 +79,9 @@ def test_the_multi_objective_sweep_tags_the_front_and_logs_the_pruned_accuracy(s
     verdict = (root / "outputs" / "compact" / "verdict.md").read_text()
     assert "## Accuracy and sparsity" in verdict and "## The article's rule of thumb" in verdict
     assert "accuracy/sparsity Pareto front" in proc.stdout and "compressible model" in proc.stdout
+    # the sparsity objective is the removable fraction, measured every epoch and answered in the verdict
+    for child in children:
+        history = client.get_metric_history(child.info.run_id, names.REMOVABLE)
+        epochs = client.get_metric_history(child.info.run_id, names.VAL_ACCURACY)
+        assert len(history) == len(epochs) and all(0.0 <= h.value <= 1.0 for h in history)
+    assert "## Does L1 give removable weights?" in verdict and "against the weights removable" in proc.stdout

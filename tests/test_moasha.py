@@ -98,3 +98,16 @@ def test_the_sweep_uses_moasha_with_two_objectives_and_ashas_rule_with_one():
     assert not isinstance(one, MultiObjectiveASHA)
     off = make_asha(compose(["search.objectives=[val_accuracy,sparsity]", "scheduler.multi_objective=false"]))
     assert not isinstance(off, MultiObjectiveASHA)
+
+
+def test_a_sweep_saved_before_these_keys_resumes_under_the_defaults():
+    from sweep.config.compose import load_config
+    from sweep.config.fingerprint import first_difference, results_fingerprint
+
+    current = results_fingerprint(load_config([]))
+    added = ("scheduler.multi_objective", "search.collapse_descent", "train.removable_tolerance",
+             "train.removable_every_epoch")
+    saved = {k: v for k, v in current.items() if k not in added}
+    assert first_difference(saved, current) is None
+    changed = results_fingerprint(load_config(["search.collapse_descent=0"]))
+    assert first_difference(saved, changed) == "search.collapse_descent"

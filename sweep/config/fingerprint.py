@@ -39,7 +39,11 @@ def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
 ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "regularize.exclude": [],
                                "data.path": None, "data.loader": None,
                                # sequential confirmation: a sweep saved before it resumes under its defaults
-                               "search.confirm_max_seeds": 6, "search.budget_epochs": None}
+                               "search.confirm_max_seeds": 6, "search.budget_epochs": None,
+                               # multi-objective early stopping and the removable fraction: they change
+                               # nothing in a single-objective sweep, and a restored Tuner keeps its scheduler
+                               "scheduler.multi_objective": True, "search.collapse_descent": 5.0,
+                               "train.removable_tolerance": 0.01, "train.removable_every_epoch": False}
 
 
 def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:

@@ -61,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser, defaults: bool = True) -> None:
         p.add_argument("--epochs", type=int, default=25)
         p.add_argument("--out", default="bench-results")
     p.add_argument("--mo-samples", type=int, default=24, help="trials per multi-objective sweep")
+    p.add_argument("--from-results", action="store_true",
+                   help="re-read the sweeps already under --out instead of running them (the table only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         for variant, overrides in VARIANTS.items():
+            if getattr(args, "from_results", False):
+                rows.append(_read(_workdir(out, variant, seed), seed, variant))
+                continue
             print(f"bench: {variant} seed {seed} ...", flush=True)
             rows.append(_sweep(args, seed, variant, overrides, out))
             print(f"bench: {variant} seed {seed}: {rows[-1]}", flush=True)
@@ -80,8 +85,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workdir(out: Path, variant: str, seed: int) -> Path:
+    return out / ("moasha" if variant == "MOASHA" else "asha") / f"seed-{seed}"
+
+
+def _read(workdir: Path, seed: int, variant: str, wall: float = float("nan")) -> dict[str, Any]:
+    table = pd.read_csv(workdir / "outputs" / f"mo-{seed}" / "results.csv")
+    return {"seed": seed, "variant": variant, "wall_s": wall, **front_figures(table, n_classes=10)}
+
+
 def _sweep(args: argparse.Namespace, seed: int, variant: str, overrides: Sequence[str], out: Path) -> dict[str, Any]:
-    workdir = out / ("moasha" if variant == "MOASHA" else "asha") / f"seed-{seed}"
+    workdir = _workdir(out, variant, seed)
     workdir.mkdir(parents=True, exist_ok=True)
     name = f"mo-{seed}"
     cmd = [sys.executable, "-m", "sweep.launch", f"data={args.data}", f"search.num_samples={args.mo_samples}",
@@ -94,8 +108,7 @@ def _sweep(args: argparse.Namespace, seed: int, variant: str, overrides: Sequenc
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"regsweep exited {proc.returncode}; see {workdir / f'{name}.log'}")
-    table = pd.read_csv(workdir / "outputs" / name / "results.csv")
-    return {"seed": seed, "variant": variant, "wall_s": round(wall), **front_figures(table, n_classes=10)}
+    return _read(workdir, seed, variant, round(wall))
 
 
 def front_figures(table: pd.DataFrame, n_classes: int) -> dict[str, Any]:
@@ -114,9 +127,25 @@ def front_figures(table: pd.DataFrame, n_classes: int) -> dict[str, Any]:
         "epochs": int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum()),
         "completed_l1": int(done[names.REGULARIZER].isin(L1_SIDE).sum()),
         "l1_claim": answer.outcome if answer is not None else "-",
+        **descent_figures(table, set(front[names.COL_TRIAL].astype(str))),
         "front": [f"{r[names.REGULARIZER]}/{r[names.PLACEMENT]} λ={float(r[names.LAMBDA]):.2g}"
                   if r[names.REGULARIZER] != names.NONE else "none" for _, r in front.iterrows()],
     }
+
+
+def descent_figures(table: pd.DataFrame, front: set[str]) -> dict[str, Any]:
+    """The trials a collapse sent below it: same penalty and placement at a fifth of a collapsed
+    lambda (``search.collapse_descent``); how many ran, completed, and sit on the front."""
+    lam = pd.to_numeric(table[names.LAMBDA], errors="coerce")
+    collapsed = table[table[names.COL_STATE] == names.STATE_COLLAPSED]
+    below = pd.Series(False, index=table.index)
+    for _, c in collapsed.iterrows():
+        below |= ((table[names.REGULARIZER] == c[names.REGULARIZER]) & (table[names.PLACEMENT] == c[names.PLACEMENT])
+                  & ((lam - float(c[names.LAMBDA]) / 5.0).abs() <= 1e-9 * float(c[names.LAMBDA])))
+    rows = table[below]
+    return {"descent_trials": len(rows),
+            "descent_completed": int((rows[names.COL_STATE] == names.STATE_COMPLETED).sum()),
+            "descent_on_front": int(rows[names.COL_TRIAL].astype(str).isin(front).sum())}
 
 
 def ratios(table: pd.DataFrame) -> str:

@@ -91,11 +91,12 @@ def _sparsest(rows: pd.DataFrame) -> Optional[pd.Series]:
 
 
 def render(answer: L1Answer, describe: Callable[[pd.Series], str]) -> str:
-    """The verdict's section: the question, the answer, and the figures behind it."""
+    """The verdict's section: the question, the answer, and the figures behind it (``describe`` names
+    the trial, its config and its seed)."""
     lines = [f"At equal accuracy (within {answer.tolerance * 100:g} pp of the best), which penalty removes the most "
              f"weights? The article's claim that L1 gives removable weights {answer.outcome}: {answer.reason}."]
     for side, row in (("L1 / elastic net", answer.l1), ("L2", answer.l2)):
         if row is not None:
             lines.append(f"  {side + ':':<18}{describe(row)}: val {float(row[names.VAL_ACCURACY]):.4f}, "
-                         f"{float(row[names.REMOVABLE]):.0%} of the weights removable, seed {int(row[names.SEED])}")
+                         f"{float(row[names.REMOVABLE]):.0%} of the weights removable")
     return "\n".join(lines)

@@ -69,11 +69,15 @@ def test_a_real_gain_is_found_with_enough_paired_seeds_and_pairing_is_what_finds
     assert paired_unpaired / 500 < 0.3, "Welch's unpaired test throws the pairing's power away"
 
 
-def test_fewer_than_two_seeds_give_no_interval_and_no_spread_gives_a_point():
+def test_fewer_than_two_seeds_or_no_spread_give_no_interval():
     one = paired_difference({1: 0.99}, {1: 0.90}, 0.95)
     assert one.n == 1 and one.low == -math.inf and one.high == math.inf and not one.above_zero
     assert "1 paired seed: too few for a 95% interval" in one.words()
     none = paired_difference({1: 0.99}, {2: 0.90}, 0.95)
     assert none.n == 0 and math.isnan(none.mean) and not none.decided
+    # the same +1 pp at both seeds: the spread is unmeasured, not zero, so two seeds claim nothing
     flat = paired_difference({1: 0.97, 2: 0.98}, {1: 0.96, 2: 0.97}, 0.95)
-    assert flat.low == pytest.approx(0.01) and flat.high == pytest.approx(0.01) and flat.above_zero
+    assert flat.mean == pytest.approx(0.01) and flat.low == -math.inf and not flat.above_zero and not flat.decided
+    assert "2 paired seeds with the same difference: no spread measured" in flat.words()
+    spread = paired_difference({1: 0.97, 2: 0.98, 3: 0.975}, {1: 0.96, 2: 0.97, 3: 0.96}, 0.95)
+    assert math.isfinite(spread.low) and spread.n == 3

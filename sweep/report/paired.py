@@ -6,7 +6,9 @@ differences, with a t interval (``scipy.stats.ttest_rel``: Student's t on the pa
 assuming they are independent across seeds and roughly normal). Only confirmation seeds count: the
 search trial was picked as the best of many on validation, so its own figure is biased upwards
 (the winner's curse) and is never averaged into the gain. With fewer than two paired seeds there is
-no spread to measure, so no interval is given and nothing is called better.
+no spread to measure, so no interval is given and nothing is called better; the same holds when every paired difference is the
+same (test accuracy moves in steps of one example, so that happens with few seeds): no spread is
+measured, and a zero spread would turn two seeds into a certain claim.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class PairedDifference:
         if self.n < 2:
             mean = "no figure" if math.isnan(self.mean) else f"{scale * self.mean:+.1f} {unit}"
             return f"{mean} ({self.n} paired seed{'s' if self.n != 1 else ''}: too few for a {level} interval)"
+        if math.isinf(self.low):
+            return (f"{scale * self.mean:+.1f} {unit} ({self.n} paired seeds with the same difference: no spread "
+                    f"measured, so no {level} interval)")
         return (f"{scale * self.mean:+.1f} {unit} ({level} interval {scale * self.low:+.1f} to {scale * self.high:+.1f}, "
                 f"{self.n} paired seeds)")
 
@@ -65,7 +70,10 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
         return PairedDifference(mean, -math.inf, math.inf, n, confidence)
     diff = x - y
     mean = float(diff.mean())
-    if np.allclose(diff, diff[0], rtol=0.0, atol=1e-12):  # no spread at all: the interval is the point
-        return PairedDifference(mean, mean, mean, n, confidence)
+    if np.allclose(diff, diff[0], rtol=0.0, atol=1e-12):
+        # no spread measured: test accuracy moves in steps of one example, so a few seeds often give the
+        # same difference, and a zero sample spread would make a point interval and a certain claim
+        # from two seeds; the spread is unknown, so no interval is given (more seeds decide)
+        return PairedDifference(mean, -math.inf, math.inf, n, confidence)
     interval = stats.ttest_rel(x, y).confidence_interval(confidence_level=level or confidence)
     return PairedDifference(mean, float(interval.low), float(interval.high), n, confidence)

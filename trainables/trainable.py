@@ -145,9 +145,9 @@ def run_trial(
         metrics[names.ACTIVATION_SPARSITY] = model_activation_sparsity(model, probe)
         is_last = epoch == settings.epochs
         if settings.removable_every_epoch or (is_last and not diverged and not collapsed):
-            metrics[names.REMOVABLE] = 0.0 if diverged or collapsed else removable_fraction(
+            metrics[names.REMOVABLE] = 0.0 if diverged else removable_fraction(  # 0 at chance: collapsed too
                 model, lambda: model.evaluate(val_ds, verbose=0, return_dict=True)[names.ACCURACY],
-                settings.removable_tolerance, ceiling)
+                metrics[names.VAL_ACCURACY], settings.removable_tolerance, ceiling)
         metrics[names.DIVERGED] = float(diverged)
         metrics[names.COLLAPSED] = float(collapsed)
         metrics[names.FINISHED] = float(is_last or diverged or collapsed)

@@ -31,10 +31,12 @@ from typing import Any, Sequence
 import pandas as pd
 
 from sweep.bench.launcher import launcher_env
+from sweep.config.schema import SearchConfig
 from sweep.report.l1_claim import L1_SIDE, l1_answer
 from sweep.report.pareto import pareto_answer
 from sweep.search.moasha import hypervolume_2d
 from trainables import names
+from trainables.data.builtin import EMNIST_CLASSES
 
 #: The variants compared, with their overrides.
 VARIANTS: dict[str, tuple[str, ...]] = {
@@ -45,6 +47,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 KERNEL_L1_MIN = 0.20
 KERNEL_PLACEMENTS = (names.KERNEL, names.KERNEL_BIAS)
 TOLERANCE = 0.01
+#: Classes of each dataset the bench runs on: chance accuracy is the hypervolume's reference point.
+CLASSES = {"digits": 10, "emnist": EMNIST_CLASSES}
 
 
 def add_parser(sub: Any) -> None:
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     for seed in (int(s) for s in args.seeds.split(",")):
         for variant, overrides in VARIANTS.items():
             if getattr(args, "from_results", False):
-                rows.append(_read(_workdir(out, variant, seed), seed, variant))
+                rows.append(_read(_workdir(out, variant, seed), seed, variant, CLASSES[args.data]))
                 continue
             print(f"bench: {variant} seed {seed} ...", flush=True)
             rows.append(_sweep(args, seed, variant, overrides, out))
@@ -89,9 +93,9 @@ def _workdir(out: Path, variant: str, seed: int) -> Path:
     return out / ("moasha" if variant == "MOASHA" else "asha") / f"seed-{seed}"
 
 
-def _read(workdir: Path, seed: int, variant: str, wall: float = float("nan")) -> dict[str, Any]:
+def _read(workdir: Path, seed: int, variant: str, n_classes: int, wall: float = float("nan")) -> dict[str, Any]:
     table = pd.read_csv(workdir / "outputs" / f"mo-{seed}" / "results.csv")
-    return {"seed": seed, "variant": variant, "wall_s": wall, **front_figures(table, n_classes=10)}
+    return {"seed": seed, "variant": variant, "wall_s": wall, **front_figures(table, n_classes)}
 
 
 def _sweep(args: argparse.Namespace, seed: int, variant: str, overrides: Sequence[str], out: Path) -> dict[str, Any]:
@@ -108,7 +112,7 @@ def _sweep(args: argparse.Namespace, seed: int, variant: str, overrides: Sequenc
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"regsweep exited {proc.returncode}; see {workdir / f'{name}.log'}")
-    return _read(workdir, seed, variant, round(wall))
+    return _read(workdir, seed, variant, CLASSES[args.data], round(wall))
 
 
 def front_figures(table: pd.DataFrame, n_classes: int) -> dict[str, Any]:
@@ -134,14 +138,15 @@ def front_figures(table: pd.DataFrame, n_classes: int) -> dict[str, Any]:
 
 
 def descent_figures(table: pd.DataFrame, front: set[str]) -> dict[str, Any]:
-    """The trials a collapse sent below it: same penalty and placement at a fifth of a collapsed
-    lambda (``search.collapse_descent``); how many ran, completed, and sit on the front."""
+    """The trials a collapse sent below it: same penalty and placement at a collapsed lambda over
+    the default ``search.collapse_descent``; how many ran, completed, and sit on the front."""
+    descent = SearchConfig().collapse_descent
     lam = pd.to_numeric(table[names.LAMBDA], errors="coerce")
     collapsed = table[table[names.COL_STATE] == names.STATE_COLLAPSED]
     below = pd.Series(False, index=table.index)
     for _, c in collapsed.iterrows():
         below |= ((table[names.REGULARIZER] == c[names.REGULARIZER]) & (table[names.PLACEMENT] == c[names.PLACEMENT])
-                  & ((lam - float(c[names.LAMBDA]) / 5.0).abs() <= 1e-9 * float(c[names.LAMBDA])))
+                  & ((lam - float(c[names.LAMBDA]) / descent).abs() <= 1e-9 * float(c[names.LAMBDA])))
     rows = table[below]
     return {"descent_trials": len(rows),
             "descent_completed": int((rows[names.COL_STATE] == names.STATE_COMPLETED).sum()),

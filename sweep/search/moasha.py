@@ -75,8 +75,9 @@ def rung_order(points: Mapping[str, Point]) -> list[str]:
 
 def rung_decision(points: Mapping[str, Point], trial: str, reduction_factor: float) -> bool:
     """True when ``trial`` continues past the rung that recorded ``points`` (its own point included):
-    it is on the rung's front, or ranked in the top ``1/reduction_factor`` of the rung."""
-    if trial in nondominated_fronts(points)[0]:
+    it is on the rung's front, or ranked in the top ``1/reduction_factor`` of the rung. The front test
+    is one pass over the rung; the full order is sorted only for a trial off the front."""
+    if not any(dominates(q, points[trial]) for k, q in points.items() if k != trial):
         return True
     keep = max(1, math.ceil(len(points) / reduction_factor))
     return rung_order(points).index(trial) < keep

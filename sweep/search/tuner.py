@@ -56,6 +56,11 @@ def concurrent_trials(cfg: SweepConfig, cluster_cpus: float, cluster_gpus: float
     return max(1, fits)
 
 
+def objective_metrics(cfg: SweepConfig) -> list[str]:
+    """The metric each of ``search.objectives`` maximizes (the sparsity objective is ``removable``)."""
+    return [names.OBJECTIVE_METRICS[str(o)] for o in cfg.search.objectives]
+
+
 def collapse_off_for_data(cfg: SweepConfig) -> bool:
     """True when the data's labels are random (``data=synthetic``) and the config leaves the collapse
     check to its default: every trial sits at chance there, so the check would stop them all."""
@@ -96,12 +101,12 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         configs = ([dict(BASELINE_CONFIG)] if cfg.search.baseline else []) + points
         return build_grid_tuner(cfg, name, trainable, configs, callbacks, name)
     space = RegularizationSpace(cfg.search)
-    objectives = [str(o) for o in cfg.search.objectives]
-    metrics = [names.OBJECTIVE_METRICS[o] for o in objectives]
+    metrics = objective_metrics(cfg)
+    several = len(metrics) > 1
     searcher = PruneAwareOptunaSearch(
         space=space,
-        metric=metrics if len(objectives) > 1 else names.OBJECTIVE,
-        mode=[names.OBJECTIVE_MODE] * len(objectives) if len(objectives) > 1 else names.OBJECTIVE_MODE,
+        metric=metrics if several else names.OBJECTIVE,
+        mode=[names.OBJECTIVE_MODE] * len(metrics) if several else names.OBJECTIVE_MODE,
         sampler=make_sampler(cfg.search.seed, cfg.search.startup_trials),
         points_to_evaluate=points or None,
         study_name=name,
@@ -109,7 +114,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         searchable=space.searchable,
         epoch_budget=search_budget(cfg),
         epochs_per_trial=cfg.train.epochs,
-        collapse_descent=cfg.search.collapse_descent if len(objectives) > 1 else 0.0,
+        collapse_descent=cfg.search.collapse_descent if several else 0.0,
     )
     scheduler: Any = make_asha(cfg) if cfg.scheduler.name == "asha" else FIFOScheduler()
     return tune.Tuner(
@@ -161,8 +166,7 @@ def make_asha(cfg: SweepConfig) -> Any:
     if len(cfg.search.objectives) > 1 and cfg.scheduler.multi_objective:
         from sweep.search.moasha import MultiObjectiveASHA
 
-        return MultiObjectiveASHA([names.OBJECTIVE_METRICS[str(o)] for o in cfg.search.objectives],
-                                  max_t=cfg.train.epochs, grace_period=grace,
+        return MultiObjectiveASHA(objective_metrics(cfg), max_t=cfg.train.epochs, grace_period=grace,
                                   reduction_factor=cfg.scheduler.reduction_factor, keep=is_baseline)
 
     class BaselineKeepingASHA(ASHAScheduler):

@@ -23,11 +23,12 @@ from trainables.model.rebuild import kernel_weights
 STEPS = 6
 
 
-def removable_fraction(model: Any, evaluate: Callable[[], float], tolerance: float, chance: float) -> float:
+def removable_fraction(model: Any, evaluate: Callable[[], float], base: float, tolerance: float,
+                       chance: float) -> float:
     """The largest fraction of kernel weights whose removal (smallest |w| first) keeps ``evaluate()``
-    within ``tolerance`` of its unpruned value; 0 when that value is at or below ``chance``. The model's
-    weights are unchanged afterwards."""
-    base = float(evaluate())
+    within ``tolerance`` of ``base``, the unpruned model's value (the epoch's val_accuracy, already
+    measured); 0 when ``base`` is not finite or at or below ``chance``. The model's weights are
+    unchanged afterwards."""
     if not np.isfinite(base) or base <= chance:
         return 0.0
     magnitudes = np.sort(np.concatenate([np.abs(np.asarray(w)).ravel() for w in kernel_weights(model).values()]))

@@ -23,7 +23,8 @@ from trainables import names
 COMMON = ("data=digits", "train.batch_size=16", "scheduler=fifo", "search.max_concurrent_trials=1",
           "search.regularizers=[none,l2]", "search.placements=[kernel]", "search.confirm_seeds=0")
 #: Logged at every epoch (test_* only at the last).
-PER_EPOCH = [m for m in names.TRIAL_METRICS if m not in names.LAST_EPOCH_METRICS]
+PER_EPOCH = [m for m in names.TRIAL_METRICS
+             if m not in names.LAST_EPOCH_METRICS and m not in names.LAST_OR_EVERY_EPOCH_METRICS]
 TERMINAL = {names.STATE_COMPLETED, names.STATE_STOPPED, names.STATE_DIVERGED, names.STATE_ERRORED}
 
 
@@ -50,10 +51,11 @@ def steps(client, run_id: str, key: str) -> list[int]:
 
 
 def assert_full_history(client, child, epochs: int) -> None:
-    """Every per-epoch metric at steps 1..epochs, each exactly once; test figures at the last."""
+    """Every per-epoch metric at steps 1..epochs, each exactly once; test figures and (one objective, so
+    no rung needs it) the removable fraction at the last."""
     for key in PER_EPOCH:
         assert steps(client, child.info.run_id, key) == list(range(1, epochs + 1)), (key, child.info.run_name)
-    for key in names.LAST_EPOCH_METRICS:
+    for key in (*names.LAST_EPOCH_METRICS, *names.LAST_OR_EVERY_EPOCH_METRICS):
         assert steps(client, child.info.run_id, key) == [epochs], key
 
 

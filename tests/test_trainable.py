@@ -33,6 +33,17 @@ def test_one_epoch_outside_tune_reports_every_contract_metric(digits):
     assert last == metrics
 
 
+def test_removable_is_reported_at_the_last_epoch_or_every_epoch_when_a_rung_ranks_on_it(digits):
+    """One objective: the removable fraction costs its validation passes once, at the end. Two objectives:
+    MOASHA ranks each rung on it, so every epoch reports it (names.LAST_OR_EVERY_EPOCH_METRICS)."""
+    for every, want in ((False, [False, True]), (True, [True, True])):
+        reports = []
+        run_trial(L2_SMALL, digits, replace(FAST, epochs=2, removable_every_epoch=every),
+                  lambda m, c: reports.append(m))
+        assert [names.REMOVABLE in m for m in reports] == want, every
+        assert all(0 <= m[names.REMOVABLE] <= 1 for m in reports if names.REMOVABLE in m)
+
+
 def test_diverging_trial_ends_cleanly_as_diverged(digits):
     huge = {names.REGULARIZER: names.L1, names.PLACEMENT: names.KERNEL, names.LAMBDA: 1e38}
     reports = []

@@ -120,6 +120,8 @@ TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM
                  PRUNED_FRACTION)
 #: Logged only at the last epoch.
 LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED, PRUNED_FRACTION)
+#: Logged at the last epoch, or every epoch when an objective needs it (the scheduler ranks rungs on it).
+LAST_OR_EVERY_EPOCH_METRICS = (REMOVABLE,)
 
 
 def layer_sparsity_metric(layer: str) -> str:

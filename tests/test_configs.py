@@ -86,6 +86,7 @@ BAD = [
     (["search.objectives=[foo]"], "search.objectives", "unknown choice 'foo'"),
     (["search.accuracy_tolerance=2"], "search.accuracy_tolerance", "[0, 1)"),
     (["search.prior=maybe"], "search.prior", "unknown choice 'maybe'"),
+    (["search.sampler=bayes"], "search.sampler", "unknown choice 'bayes'"),
     (["model=nope"], "model", "neither seed_cnn nor <module>:<function>"),
     (["data.loader=nope"], "data.loader", "not <module>:<function>"),
     (["data=npz"], "data.path", "data=npz needs the file"),
@@ -109,3 +110,13 @@ def test_cli_prints_one_line_and_exits_2_without_starting_anything(overrides, ke
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"regsweep: error: {key}:") and phrase in lines[0] and "Fix:" in lines[0]
     assert not (tmp_path / "ray_results").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_the_gp_sampler_without_torch_is_one_line_naming_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(ConfigError) as err:
+        load_config(["search.sampler=gp"])
+    assert err.value.key == "search.sampler" and "regsweep[gp]" in str(err.value)

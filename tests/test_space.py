@@ -46,6 +46,27 @@ def test_space_yields_only_valid_combinations(sampler):
     assert seen == {names.L1, names.L2, names.ELASTIC_NET}
 
 
+def test_search_sampler_picks_windowed_tpe_or_optunas_gp():
+    from sweep.search.windowed_tpe import WindowedTPESampler
+
+    assert isinstance(make_sampler(0, 8, "tpe"), WindowedTPESampler)
+    assert isinstance(make_sampler(0, 8, "gp"), optuna.samplers.GPSampler)
+
+
+def test_gp_sampler_models_the_space_after_its_startup_trials():
+    """Where torch is installed (pip install 'regsweep[gp]'); CI's default environment has no torch."""
+    pytest.importorskip("torch")
+    search = SearchConfig(lambda_low=1e-5, lambda_high=1e-2, l1_ratio_low=0.2, l1_ratio_high=0.8)
+    space = RegularizationSpace(search)
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(0, 4, "gp"))
+    study.optimize(lambda t: (space(t), -abs(__import__("math").log10(t.params[names.LAMBDA]) + 3.5))[1],
+                   n_trials=14)
+    for trial in study.trials:
+        RegularizerSpec.from_trial_config(trial.params)
+        assert (names.L1_RATIO in trial.params) == (trial.params[names.REGULARIZER] == names.ELASTIC_NET)
+    assert abs(__import__("math").log10(study.best_params[names.LAMBDA]) + 3.5) < 0.5, "GP found the optimum"
+
+
 def test_space_respects_a_restricted_choice():
     search = SearchConfig(regularizers=[names.L2], placements=[names.ACTIVITY])
     for params in _study_params(search, 20, optuna.samplers.RandomSampler(seed=0)):

@@ -49,6 +49,14 @@ class Objective(StrEnum):
     sparsity = names.SPARSITY
 
 
+class Sampler(StrEnum):
+    """How Optuna proposes configs: windowed multivariate TPE, or Gaussian-process Bayesian optimisation
+    (Optuna's ``GPSampler``: needs torch, which Optuna suggests for 10-100 trials)."""
+
+    tpe = "tpe"
+    gp = "gp"
+
+
 class Prior(StrEnum):
     """Whether the data profile's rule of thumb seeds the search's first points."""
 

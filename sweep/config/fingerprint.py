@@ -43,7 +43,8 @@ ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "r
                                # multi-objective early stopping and the removable fraction: they change
                                # nothing in a single-objective sweep, and a restored Tuner keeps its scheduler
                                "scheduler.multi_objective": True, "search.collapse_descent": 5.0,
-                               "train.removable_tolerance": 0.01, "train.removable_every_epoch": False}
+                               "train.removable_tolerance": 0.01, "train.removable_every_epoch": False,
+                               "search.sampler": "tpe"}
 
 
 def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:

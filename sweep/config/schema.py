@@ -7,6 +7,7 @@ raising ``ConfigError`` with the key, the problem and the fix.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from trainables import names
-from trainables.choices import Objective, Placement, Prior, Regularizer, Scheduler
+from trainables.choices import Objective, Placement, Prior, Regularizer, Sampler, Scheduler
 from trainables.data.types import DATASETS, DataSpec
 from trainables.errors import ConfigError
 from trainables.model.source import SEED_CNN
@@ -50,7 +51,11 @@ class SearchConfig:
     l1_ratio_high: float = 1.0
     """Upper end of elastic net's l1_ratio (1 = pure L1)."""
     seed: int = 0
-    """Seed of the multivariate TPE sampler."""
+    """Seed of the sampler."""
+    sampler: Sampler = Sampler.tpe
+    """tpe: multivariate TPE over the conditional space (windowed, so each proposal costs the same at
+    10,000 trials). gp: Optuna's GPSampler (install torch: pip install 'regsweep[gp]'); elastic net's
+    l1_ratio, which only some trials have, is then drawn at random."""
     startup_trials: int = 8
     """Trials (points_to_evaluate included) before TPE starts modelling the results."""
     confirm_seeds: int = 3
@@ -306,6 +311,8 @@ def _validate_search(s: SearchConfig) -> None:
     _require(s.l1_ratio_low <= s.l1_ratio_high, "search.l1_ratio_high",
              f"must be >= search.l1_ratio_low ({s.l1_ratio_high} < {s.l1_ratio_low})",
              "make l1_ratio_low <= l1_ratio_high")
+    _require(s.sampler != Sampler.gp or importlib.util.find_spec("torch") is not None, "search.sampler",
+             "gp needs torch, which is not installed", "pip install 'regsweep[gp]', or use search.sampler=tpe")
     _require(s.startup_trials >= 1, "search.startup_trials", f"must be >= 1, got {s.startup_trials}",
              "use e.g. search.startup_trials=8")
     _require(s.confirm_seeds >= 0, "search.confirm_seeds", f"must be >= 0, got {s.confirm_seeds}",

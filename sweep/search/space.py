@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from sweep.config.schema import SearchConfig
+from trainables.choices import Sampler
 from trainables import names
 
 
@@ -86,16 +87,21 @@ class RegularizationSpace:
         }
 
 
-def make_sampler(seed: int, startup_trials: int = 10) -> Any:
-    """Seeded multivariate TPE that handles the conditional space; ``startup_trials`` random (or
-    enqueued) trials come before TPE models the results. Windowed (``sweep.search.windowed_tpe``) so that
-    each suggestion costs the same at 10,000 trials as at 1,000."""
+def make_sampler(seed: int, startup_trials: int = 10, kind: str = Sampler.tpe) -> Any:
+    """The seeded Optuna sampler; ``startup_trials`` random (or enqueued) trials come before it models
+    the results. TPE is multivariate over the conditional space and windowed
+    (``sweep.search.windowed_tpe``) so that each suggestion costs the same at 10,000 trials as at 1,000.
+    GP is Optuna's ``GPSampler`` over regularizer, placement and log-lambda; elastic net's l1_ratio, in
+    only some trials, falls back to random sampling (said once here, not at every trial)."""
     import warnings
 
     import optuna
 
     with warnings.catch_warnings():  # multivariate/group are stable in practice but flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if kind == Sampler.gp:
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials,
+                                             warn_independent_sampling=False)
         from sweep.search.windowed_tpe import WindowedTPESampler
 
         return WindowedTPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=startup_trials)

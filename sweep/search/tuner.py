@@ -107,7 +107,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         space=space,
         metric=metrics if several else names.OBJECTIVE,
         mode=[names.OBJECTIVE_MODE] * len(metrics) if several else names.OBJECTIVE_MODE,
-        sampler=make_sampler(cfg.search.seed, cfg.search.startup_trials),
+        sampler=make_sampler(cfg.search.seed, cfg.search.startup_trials, cfg.search.sampler),
         points_to_evaluate=points or None,
         study_name=name,
         with_baseline=cfg.search.baseline,

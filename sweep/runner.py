@@ -146,7 +146,8 @@ def _train(cfg: SweepConfig, name: str, out_dir: Path, inputs: Inputs, writer: T
     if not cfg.console.verbose:
         callbacks.append(ConsoleView(name))
     trainable = tuner.make_trainable(cfg, inputs.data, gpus, source)
-    tune_run = search_tuner(cfg, name, trainable, callbacks, resources, gpus, inputs.profile)
+    tune_run = search_tuner(cfg, name, trainable, callbacks, resources, gpus, inputs.profile,
+                            inputs.data.sizes()["val"])
     board = (open_board(name, grid_size(cfg), cfg.train.epochs, str(out_dir / LOG_DIR / TUNE_LOG))
              if not cfg.console.verbose else None)
     trained = Trained()

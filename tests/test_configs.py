@@ -87,6 +87,7 @@ BAD = [
     (["search.accuracy_tolerance=2"], "search.accuracy_tolerance", "[0, 1)"),
     (["search.prior=maybe"], "search.prior", "unknown choice 'maybe'"),
     (["search.sampler=bayes"], "search.sampler", "unknown choice 'bayes'"),
+    (["scheduler.spare_within_se=-1"], "scheduler.spare_within_se", ">= 0"),
     (["model=nope"], "model", "neither seed_cnn nor <module>:<function>"),
     (["data.loader=nope"], "data.loader", "not <module>:<function>"),
     (["data=npz"], "data.path", "data=npz needs the file"),

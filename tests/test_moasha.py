@@ -106,8 +106,10 @@ def test_a_sweep_saved_before_these_keys_resumes_under_the_defaults():
 
     current = results_fingerprint(load_config([]))
     added = ("scheduler.multi_objective", "search.collapse_descent", "train.removable_tolerance",
-             "train.removable_every_epoch")
+             "train.removable_every_epoch", "search.sampler", "scheduler.spare_within_se")
     saved = {k: v for k, v in current.items() if k not in added}
     assert first_difference(saved, current) is None
     changed = results_fingerprint(load_config(["search.collapse_descent=0"]))
     assert first_difference(saved, changed) == "search.collapse_descent"
+    assert current["search.sampler"] == "tpe", "the sampler is part of the results fingerprint"
+    assert first_difference(saved, {**current, "search.sampler": "gp"}) == "search.sampler"

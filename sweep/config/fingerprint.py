@@ -44,7 +44,9 @@ ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "r
                                # nothing in a single-objective sweep, and a restored Tuner keeps its scheduler
                                "scheduler.multi_objective": True, "search.collapse_descent": 5.0,
                                "train.removable_tolerance": 0.01, "train.removable_every_epoch": False,
-                               "search.sampler": "tpe"}
+                               "search.sampler": "tpe",
+                               # sparing late bloomers: a restored Tuner keeps the scheduler it was saved with
+                               "scheduler.spare_within_se": 1.0}
 
 
 def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:

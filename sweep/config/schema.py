@@ -114,6 +114,10 @@ class SchedulerConfig:
     multi_objective: bool = True
     """ASHA with two search.objectives: decide each rung by non-dominated sorting over both (MOASHA; a
     trial on the rung's front is never stopped); false ranks on val_accuracy alone, as before."""
+    spare_within_se: float = 1.0
+    """ASHA with one objective: a trial it would stop at a rung goes on when its val_accuracy is within
+    this many standard errors of the validation split of the baseline's at that epoch (penalties
+    learn slower early, then overtake); 0 = ASHA's rule alone (sweep.search.rungs)."""
 
 
 @dataclass
@@ -375,6 +379,8 @@ def _validate_scheduler(sc: SchedulerConfig) -> None:
     if sc.name == Scheduler.asha:
         _require(sc.grace_period >= 1, "scheduler.grace_period", f"must be >= 1, got {sc.grace_period}",
                  "use e.g. scheduler.grace_period=2")
+        _require(sc.spare_within_se >= 0 and math.isfinite(sc.spare_within_se), "scheduler.spare_within_se",
+                 f"must be >= 0, got {sc.spare_within_se}", "use e.g. scheduler.spare_within_se=1, or 0 for off")
         _require(sc.reduction_factor >= 2, "scheduler.reduction_factor",
                  f"must be >= 2, got {sc.reduction_factor}", "use e.g. scheduler.reduction_factor=3")
 

@@ -22,8 +22,9 @@ def grid_size(cfg: SweepConfig) -> int:
 
 
 def search_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list, resources: dict[str, Any],
-                 gpus: float, profile: DataProfile) -> Any:
-    """The Tuner of the search: restored from its saved state on resume, else built new."""
+                 gpus: float, profile: DataProfile, val_examples: int = 0) -> Any:
+    """The Tuner of the search: restored from its saved state on resume, else built new (``val_examples``:
+    the validation split's size, which sets how far behind the baseline a spared late bloomer may be)."""
     if cfg.resume:
         say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
         return tuner.restore_tuner(cfg, name, trainable)
@@ -32,7 +33,7 @@ def search_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list, r
     concurrency = tuner.concurrent_trials(cfg, resources["cpus"], resources["gpus"], gpus)
     placements = [str(p) for p in cfg.search.placements]
     prior = prior_points(profile, placements) if cfg.search.prior == Prior.auto else None
-    return tuner.build_tuner(cfg, name, trainable, callbacks, concurrency, prior)
+    return tuner.build_tuner(cfg, name, trainable, callbacks, concurrency, prior, val_examples)
 
 
 def budget_note(cfg: SweepConfig, results: Sequence[Any]) -> Optional[str]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sweep.config.schema import SweepConfig
-from sweep.internals.ray_internals import uncount_stop
 from sweep.search.searcher import BASELINE_CONFIG, PruneAwareOptunaSearch, is_baseline
 from sweep.search.space import RegularizationSpace, make_sampler, start_points
 from trainables import names
@@ -90,7 +89,7 @@ def make_trainable(cfg: SweepConfig, data: Dataset, gpus_per_trial: float, sourc
 
 
 def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any] | None = None,
-                concurrency: int = 0, prior: Optional[list[dict[str, Any]]] = None) -> Any:
+                concurrency: int = 0, prior: Optional[list[dict[str, Any]]] = None, val_examples: int = 0) -> Any:
     """A fresh Tuner for sweep ``name``: the baseline first, then Optuna's proposals (or, with
     ``search.grid``, the starting points and nothing else)."""
     from ray import tune
@@ -116,7 +115,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         epochs_per_trial=cfg.train.epochs,
         collapse_descent=cfg.search.collapse_descent if several else 0.0,
     )
-    scheduler: Any = make_asha(cfg) if cfg.scheduler.name == "asha" else FIFOScheduler()
+    scheduler: Any = make_asha(cfg, val_examples) if cfg.scheduler.name == "asha" else FIFOScheduler()
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -155,13 +154,12 @@ def search_budget(cfg: SweepConfig) -> int:
     return max(cfg.train.epochs, total - first_round_epochs(cfg)) if total else 0
 
 
-def make_asha(cfg: SweepConfig) -> Any:
-    """ASHA on the objective that never stops the baseline: the control must be measured at full
-    budget, and its rung values are the first bar every other trial has to clear. With two objectives
+def make_asha(cfg: SweepConfig, val_examples: int = 0) -> Any:
+    """ASHA on the objective that never stops the baseline (the control must be measured at full budget)
+    and spares a trial that keeps pace with it (``sweep.search.rungs``; ``val_examples`` sets the noise
+    of a validation accuracy). With two objectives
     (and ``scheduler.multi_objective``) each rung is decided by non-dominated sorting over both
     (``sweep.search.moasha``)."""
-    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
-
     grace = min(cfg.scheduler.grace_period, cfg.train.epochs)
     if len(cfg.search.objectives) > 1 and cfg.scheduler.multi_objective:
         from sweep.search.moasha import MultiObjectiveASHA
@@ -169,20 +167,11 @@ def make_asha(cfg: SweepConfig) -> Any:
         return MultiObjectiveASHA(objective_metrics(cfg), max_t=cfg.train.epochs, grace_period=grace,
                                   reduction_factor=cfg.scheduler.reduction_factor, keep=is_baseline)
 
-    class BaselineKeepingASHA(ASHAScheduler):
-        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-            action = super().on_trial_result(tune_controller, trial, result)
-            if action == TrialScheduler.STOP and is_baseline(trial.config):
-                uncount_stop(self)
-                return TrialScheduler.CONTINUE
-            return action
+    from sweep.search.rungs import BaselineAwareASHA
 
-    return BaselineKeepingASHA(
-        time_attr="training_iteration",
-        max_t=cfg.train.epochs,
-        grace_period=grace,
-        reduction_factor=cfg.scheduler.reduction_factor,
-    )
+    return BaselineAwareASHA(metric_name=names.OBJECTIVE, max_t=cfg.train.epochs, grace_period=grace,
+                             reduction_factor=cfg.scheduler.reduction_factor, is_baseline=is_baseline,
+                             val_examples=val_examples, spare_within_se=cfg.scheduler.spare_within_se)
 
 
 def confirm_name(name: str) -> str:

@@ -1,0 +1,88 @@
+"""ASHA with the baseline kept and late bloomers spared (sweep.search.rungs), on hand-made results."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+from ray.tune.schedulers import TrialScheduler
+
+from sweep.internals.ray_internals import ASHA_STOP_COUNTER
+from sweep.search.rungs import BaselineAwareASHA, keeps_pace
+from sweep.search.searcher import is_baseline
+
+CONT, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
+
+
+def test_keeps_pace_is_the_baseline_less_k_binomial_standard_errors():
+    se = math.sqrt(0.9 * 0.1 / 400)  # 1.5 points on 400 validation examples
+    assert keeps_pace(0.9 - 0.99 * se, 0.9, 400, 1.0)
+    assert not keeps_pace(0.9 - 1.01 * se, 0.9, 400, 1.0)
+    assert keeps_pace(0.9 - 1.9 * se, 0.9, 400, 2.0)
+    assert keeps_pace(0.95, 0.9, 400, 1.0), "ahead of the baseline"
+    assert not keeps_pace(0.95, None, 400, 1.0), "no baseline value at that epoch yet"
+    assert not keeps_pace(0.9, 0.9, 400, 0.0), "0 = off"
+    assert not keeps_pace(float("nan"), 0.9, 400, 1.0)
+
+
+def _scheduler(spare: float, n_val: int = 287) -> BaselineAwareASHA:
+    s = BaselineAwareASHA(metric_name="val_accuracy", max_t=25, grace_period=5, reduction_factor=4,
+                          is_baseline=is_baseline, val_examples=n_val, spare_within_se=spare)
+    assert s.set_search_properties("val_accuracy", "max")
+    return s
+
+
+def _trial(trial_id: str, regularizer: str = "l2") -> SimpleNamespace:
+    return SimpleNamespace(trial_id=trial_id, config={"regularizer": regularizer})
+
+
+def _run(s: BaselineAwareASHA, sequence: list[tuple[str, int, float]]) -> list[str]:
+    trials: dict[str, SimpleNamespace] = {}
+    actions = []
+    for trial_id, epoch, acc in sequence:
+        if trial_id not in trials:
+            trials[trial_id] = _trial(trial_id, "none" if trial_id == "base" else "l2")
+            s.on_trial_add(None, trials[trial_id])
+        actions.append(s.on_trial_result(None, trials[trial_id],
+                                         {"training_iteration": epoch, "val_accuracy": acc}))
+    return actions
+
+
+# The fidelity benchmark's rung at epoch 5 on digits (287 validation examples): the baseline at 0.927, the
+# best at 0.941, and elastic net on activity at 0.920 (2 examples behind), tied first at the full budget.
+SEQUENCE = [("base", 5, 0.927), ("a", 5, 0.941), ("late", 5, 0.920), ("weak", 5, 0.85)]
+
+
+def test_asha_alone_stops_the_late_bloomer_and_the_weak_trial():
+    assert _run(_scheduler(0.0), SEQUENCE) == [CONT, CONT, STOP, STOP]
+
+
+def test_a_trial_within_one_standard_error_of_the_baseline_goes_on_and_a_weak_one_still_stops():
+    s = _scheduler(1.0)
+    assert _run(s, SEQUENCE) == [CONT, CONT, CONT, STOP]
+    assert s.spared == {"late": [5]}
+    assert getattr(s, ASHA_STOP_COUNTER) == 1, "ASHA's own count: the weak trial, not the spared one"
+
+
+def test_before_the_baseline_reaches_the_rung_asha_decides_alone():
+    s = _scheduler(1.0)
+    assert _run(s, [("a", 5, 0.941), ("b", 5, 0.945), ("late", 5, 0.920), ("base", 5, 0.927)]) == [
+        CONT, CONT, STOP, CONT]
+
+
+def test_the_baseline_runs_to_the_end_even_when_asha_would_stop_it():
+    s = _scheduler(0.0)
+    assert _run(s, [("a", 5, 0.99), ("b", 5, 0.995), ("base", 5, 0.5)]) == [CONT, CONT, CONT]
+    assert getattr(s, ASHA_STOP_COUNTER) == 0
+
+
+@pytest.mark.parametrize("spare", [1.0, 0.0])
+def test_the_sweep_builds_it_from_the_config_and_the_validation_size(spare):
+    from sweep.config.compose import load_config
+    from sweep.search.tuner import make_asha
+
+    s = make_asha(load_config([f"scheduler.spare_within_se={spare}"]), val_examples=287)
+    assert s.set_search_properties("val_accuracy", "max")
+    late = _run(s, SEQUENCE)[2]
+    assert late == (CONT if spare else STOP)

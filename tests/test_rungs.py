@@ -86,3 +86,20 @@ def test_the_sweep_builds_it_from_the_config_and_the_validation_size(spare):
     assert s.set_search_properties("val_accuracy", "max")
     late = _run(s, SEQUENCE)[2]
     assert late == (CONT if spare else STOP)
+
+
+def test_the_fidelity_benchmark_counts_top3_configs_stopped_with_and_without_sparing():
+    from sweep.bench.calibration import fidelity_rows
+    from sweep.bench.search import _key
+    from sweep.search.searcher import BASELINE_CONFIG
+
+    def key(lam: float) -> str:
+        return _key({"regularizer": "l2", "placement": "activity", "lambda": lam})
+
+    curves = {_key(BASELINE_CONFIG): [0.90, 0.95], key(1e-1): [0.95, 0.96], key(1e-2): [0.89, 0.99],
+              key(1e-3): [0.80, 0.98], key(1e-4): [0.50, 0.60], key(1e-5): [0.40, 0.50], key(1e-6): [0.30, 0.40],
+              key(1e-7): [0.20, 0.30]}
+    (row,) = fidelity_rows(curves, [1], reduction_factor=4, val_examples=100, spare_within_se=1.0)
+    # kept: the top 2 of 8 at epoch 1 (1e-1 and the baseline); 1e-2 (1 point behind the baseline, whose
+    # standard error on 100 examples is 3 points) is spared; 1e-3 (10 behind) is not
+    assert (row["kept"], row["top3_stopped"], row["spared"], row["top3_stopped_sparing"]) == (2, 2, 1, 1)

@@ -16,7 +16,7 @@ helps, and whether early-stopping rungs keep the configs that win at the full bu
   recording validation accuracy every epoch. At each rung it reports Spearman's rank correlation
   (``scipy.stats.spearmanr``) between the order there and the order at the full budget, and which
   configs that an ASHA-like rule would stop there (all but the top 1/reduction_factor) finish in the
-  top 3.
+  top 3, without and with sparing a trial that keeps pace with the baseline (``scheduler.spare_within_se``).
 
 Both write JSON and Markdown to ``--out`` and print their table. Benchmarks, not tests: each takes
 5-10 minutes on 2 cores with digits.
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sweep.bench.search import ARTICLE_GRID, _key, _settings
+from sweep.search.searcher import BASELINE_CONFIG as BASELINE
 from trainables import names
 
 NO_OP = {names.REGULARIZER: names.L2, names.PLACEMENT: names.BIAS, names.LAMBDA: 1e-5}
@@ -155,11 +156,36 @@ def fidelity_configs(n: int, seed: int) -> list[dict[str, Any]]:
     return configs
 
 
-def bench_fidelity(args: argparse.Namespace) -> int:
-    """Spearman's rank correlation between each rung's order and the full budget's, and the top-3
-    configs an ASHA-like rule would have stopped."""
+def fidelity_rows(curves: dict[str, list[float]], rungs: list[int], reduction_factor: float, val_examples: int,
+                  spare_within_se: float) -> list[dict[str, Any]]:
+    """Per rung: Spearman's rank correlation with the full budget's order, the final top 3 that an
+    ASHA-like rule (keep the top 1/reduction_factor) stops there, and those it stops when a trial that
+    keeps pace with the baseline goes on (``sweep.search.rungs.keeps_pace``)."""
     from scipy import stats
 
+    from sweep.search.rungs import keeps_pace
+
+    final = pd.Series({k: v[-1] for k, v in curves.items()}).fillna(0.0)
+    top3 = set(final.sort_values(ascending=False).index[:3])
+    baseline = curves.get(_key(BASELINE))
+    rows = []
+    for rung in rungs:
+        at = pd.Series({k: v[rung - 1] for k, v in curves.items()}).fillna(0.0)
+        rho = stats.spearmanr(at.to_numpy(), final[at.index].to_numpy()).statistic
+        keep = max(1, int(len(at) / reduction_factor))
+        stopped = set(at.sort_values(ascending=False).index[keep:]) - {_key(BASELINE)}
+        spared = {k for k in stopped if baseline is not None
+                  and keeps_pace(float(at[k]), baseline[rung - 1], val_examples, spare_within_se)}
+        rows.append({"rung_epoch": rung, "configs": len(at), "spearman": round(float(rho), 3),
+                     "kept": keep, "top3_stopped": len(stopped & top3),
+                     "which": " | ".join(sorted(stopped & top3)) or "-",
+                     "spared": len(spared), "top3_stopped_sparing": len((stopped - spared) & top3)})
+    return rows
+
+
+def bench_fidelity(args: argparse.Namespace) -> int:
+    """Spearman's rank correlation between each rung's order and the full budget's, and the top-3
+    configs an ASHA-like rule would have stopped, with and without sparing late bloomers."""
     from trainables.data.load import load_dataset
 
     from trainables.data.types import DataSpec
@@ -167,23 +193,17 @@ def bench_fidelity(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(DataSpec(name=args.data))
-    curves: dict[str, list[float]] = {}
-    for config in fidelity_configs(args.configs, args.seed):
-        history: list[float] = []
-        _final(data, {**config}, args.epochs, 0, history)
-        curves[_key(config)] = history + [float("nan")] * (args.epochs - len(history))  # collapsed: stopped
-        print(f"bench: {_key(config)}: final val {history[-1]:.4f} after {len(history)} epochs", flush=True)
-    final = pd.Series({k: v[-1] for k, v in curves.items()}).fillna(0.0)
-    top3 = set(final.sort_values(ascending=False).index[:3])
-    rows = []
-    for rung in [int(r) for r in args.rungs.split(",")]:
-        at = pd.Series({k: v[rung - 1] for k, v in curves.items()}).fillna(0.0)
-        rho = stats.spearmanr(at.to_numpy(), final[at.index].to_numpy()).statistic
-        keep = max(1, int(len(at) / args.reduction_factor))
-        stopped = set(at.sort_values(ascending=False).index[keep:])
-        rows.append({"rung_epoch": rung, "configs": len(at), "spearman": round(float(rho), 3),
-                     "kept": keep, "top3_stopped": len(stopped & top3),
-                     "which": " | ".join(sorted(stopped & top3)) or "-"})
+    if args.from_results:
+        curves: dict[str, list[float]] = json.loads(Path(args.from_results).read_text())["curves"]
+    else:
+        curves = {}
+        for config in fidelity_configs(args.configs, args.seed):
+            history: list[float] = []
+            _final(data, {**config}, args.epochs, 0, history)
+            curves[_key(config)] = history + [float("nan")] * (args.epochs - len(history))  # collapsed: stopped
+            print(f"bench: {_key(config)}: final val {history[-1]:.4f} after {len(history)} epochs", flush=True)
+    rows = fidelity_rows(curves, [int(r) for r in args.rungs.split(",")], args.reduction_factor,
+                         data.sizes()["val"], args.spare_within_se)
     table = pd.DataFrame(rows)
     (out / "fidelity.json").write_text(json.dumps({"curves": curves, "rows": rows}, indent=2, default=str))
     (out / "fidelity.md").write_text(table.to_markdown(index=False))
@@ -207,5 +227,8 @@ def add_parser(sub: Any) -> None:
     fid.add_argument("--reduction-factor", type=float, default=4.0)
     fid.add_argument("--seed", type=int, default=0)
     fid.add_argument("--data", default="digits", choices=("digits", "emnist"))
+    fid.add_argument("--spare-within-se", type=float, default=1.0,
+                     help="the rule of scheduler.spare_within_se; 0 = ASHA's rule alone")
+    fid.add_argument("--from-results", default=None, help="a fidelity.json whose curves to rank again, no training")
     fid.add_argument("--out", default="bench-results")
     fid.set_defaults(run=bench_fidelity)

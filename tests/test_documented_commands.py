@@ -13,6 +13,7 @@ format, a server command against a real ``mlflow server``, ``cluster=remote`` on
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import pytest
 
 from sweep.config.compose import load_config
+from trainables.errors import ConfigError
 from tests.cli import launch, launch_env
 from tests.conftest import REPO
 from tests.documented import launch_commands, substitute, table_snippets, write_npz
@@ -48,11 +50,20 @@ def test_every_documented_command_composes(where):
     load_config(substitute(COMMANDS[where], STAND_INS))
 
 
+#: Overrides that need an optional extra (pyproject.toml), and the module it installs.
+OPTIONAL_EXTRAS = {"search.sampler=gp": "torch"}
+
+
 @pytest.mark.parametrize("snippet", sorted(SNIPPETS))
 def test_every_override_in_the_option_table_composes(snippet):
     overrides = re.split(r"\s+(?=[a-z_0-9.]+=)", snippet)
     if overrides == ["resume=true"]:  # its row: "name / resume"
         overrides = ["name=my-sweep", "resume=true"]
+    extra = next((module for override, module in OPTIONAL_EXTRAS.items() if override in overrides), None)
+    if extra is not None and importlib.util.find_spec(extra) is None:  # without it: the one line naming the extra
+        with pytest.raises(ConfigError, match=re.escape("pip install 'regsweep[")):
+            load_config(substitute(overrides, STAND_INS))
+        return
     load_config(substitute(overrides, STAND_INS))
 
 

@@ -79,5 +79,11 @@ def test_fewer_than_two_seeds_or_no_spread_give_no_interval():
     flat = paired_difference({1: 0.97, 2: 0.98}, {1: 0.96, 2: 0.97}, 0.95)
     assert flat.mean == pytest.approx(0.01) and flat.low == -math.inf and not flat.above_zero and not flat.decided
     assert "2 paired seeds with the same difference: no spread measured" in flat.words()
+    # the same one example of 360 at both seeds, as Keras reports it (float32): the differences differ
+    # by 6e-8, which made a point interval "-0.3 to -0.3" and "worse than no regularization" from 2 seeds
+    f32 = {1: float(np.float32(350 / 360)), 2: float(np.float32(349 / 360))}
+    base = {1: float(np.float32(351 / 360)), 2: float(np.float32(350 / 360))}
+    one_example = paired_difference(f32, base, 0.95)
+    assert one_example.low == -math.inf and not one_example.decided, one_example.words()
     spread = paired_difference({1: 0.97, 2: 0.98, 3: 0.975}, {1: 0.96, 2: 0.97, 3: 0.96}, 0.95)
     assert math.isfinite(spread.low) and spread.n == 3

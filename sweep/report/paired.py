@@ -54,6 +54,13 @@ class PairedDifference:
                 f"{self.n} paired seeds)")
 
 
+#: Paired differences closer than this are the same count of test examples: Keras reports accuracy in
+#: float32, whose rounding (6e-8 near 1) made the same one-example difference at two seeds look like
+#: two values with a tiny spread, a point interval and a certain claim. One example is 1e-5 of a
+#: 100,000-example test split, far above it.
+SAME_DIFFERENCE = 1e-6
+
+
 def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float,
                       level: float | None = None) -> PairedDifference:
     """``a - b`` over the seeds (keys) both hold, with Student's t interval on the differences.
@@ -70,7 +77,7 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
         return PairedDifference(mean, -math.inf, math.inf, n, confidence)
     diff = x - y
     mean = float(diff.mean())
-    if np.allclose(diff, diff[0], rtol=0.0, atol=1e-12):
+    if np.allclose(diff, diff[0], rtol=0.0, atol=SAME_DIFFERENCE):
         # no spread measured: test accuracy moves in steps of one example, so a few seeds often give the
         # same difference, and a zero sample spread would make a point interval and a certain claim
         # from two seeds; the spread is unknown, so no interval is given (more seeds decide)

@@ -50,7 +50,7 @@ class BaselineAwareASHA(ASHAScheduler):
         self._val_examples = int(val_examples)
         self._spare_within_se = float(spare_within_se)
         self._baseline_curve: dict[int, float] = {}
-        #: Trial id -> the rungs (epochs) at which it was spared; said in the trial's summary row.
+        #: Trial id -> the rungs (epochs) at which it was spared (read by the tests; not logged).
         self.spared: dict[str, list[int]] = {}
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:

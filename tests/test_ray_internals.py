@@ -96,3 +96,15 @@ def test_asha_still_counts_its_stops_where_regsweep_takes_one_back():
     ray_internals.uncount_stop(scheduler)
     assert getattr(scheduler, ray_internals.ASHA_STOP_COUNTER) == counter - 1
     assert str(counter - 1) in scheduler.debug_string(), f"{WHO}: ASHA's status line no longer shows the count"
+
+
+def test_tunes_trial_keeps_its_metric_windows_where_regsweep_releases_them():
+    from ray.tune.experiment import Trial
+
+    trial = Trial("trivial", stub=True)
+    trial.update_last_result({"val_accuracy": 0.5, "training_iteration": 1})
+    for attr in ray_internals.TRIAL_RUN_METADATA_ATTRS[1:]:
+        assert "val_accuracy" in getattr(trial, attr), f"{WHO} moved Trial.{attr}"
+    assert trial.metric_n_steps is trial.run_metadata.metric_n_steps, f"{WHO} moved Trial.run_metadata"
+    ray_internals.release_metric_windows(trial)
+    assert trial.metric_n_steps == {} and trial.metric_analysis["val_accuracy"]["last"] == 0.5, WHO

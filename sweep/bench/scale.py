@@ -86,6 +86,38 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _ended(timeline: Any) -> int:
+    return sum(1 for t in list(timeline.trials.values()) if t.ended is not None)
+
+
+def _driver_cpu_s() -> float:
+    """CPU seconds of this process (the driver: Tune's loop, searcher, scheduler, MLflow writer)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all of this machine's cores have been busy (``/proc/stat``), to tell a driver that
+    is slow from a machine that is full."""
+    with open("/proc/stat") as fh:
+        fields = [float(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_slope_kb(samples: list[tuple[int, float]], trials: int) -> float | None:
+    """The driver's memory growth per ended trial, in kB: the least-squares slope of its RSS against
+    the ended-trial count (``scipy.stats.linregress``), over the samples after a tenth of the trials
+    ended, so that start-up and the running trials' fixed cost do not count."""
+    from scipy import stats
+
+    tail = [(n, mb) for n, mb in samples if n >= trials / 10]
+    if len({n for n, _ in tail}) < 3:
+        return None
+    fit = stats.linregress([n for n, _ in tail], [mb for _, mb in tail])
+    return round(1024 * float(fit.slope), 1)
+
+
 def by_tenth(values: list[float]) -> list[float]:
     """Median of each tenth of ``values`` (in call order), in milliseconds."""
     if not values:
@@ -136,11 +168,12 @@ def bench_scale(args: argparse.Namespace) -> int:
 
     def sample_memory() -> None:
         while not done.wait(5.0):
-            rss.append((len(timeline.trials), _rss_mb()))
+            rss.append((_ended(timeline), _rss_mb()))
 
     threading.Thread(target=sample_memory, daemon=True).start()
     try:
         fit_start = time.time()
+        cpu_start, busy_start = _driver_cpu_s(), _machine_busy_s()
         if args.stock:
             stock_tuner(cfg, name, trainable, args.concurrency, [TimingRecorder(name)]).fit()
         else:
@@ -148,12 +181,13 @@ def bench_scale(args: argparse.Namespace) -> int:
         fit_end = time.time()
         left = writer.stop(3600, keep_in=out / "pending.jsonl")
         logged = time.time()
+        driver_cpu, machine_busy = _driver_cpu_s() - cpu_start, _machine_busy_s() - busy_start
     finally:
         done.set()
         unregister(writer)
         close_timeline(timeline)
         ray.shutdown()
-    rss.append((len(timeline.trials), _rss_mb()))
+    rss.append((_ended(timeline), _rss_mb()))
     own = sum(r.get(names.TIME_FIT_S, 0.0) for t in timeline.trials.values() for r in t.results)
     ideal = own / args.concurrency
     wall = logged - fit_start
@@ -170,7 +204,12 @@ def bench_scale(args: argparse.Namespace) -> int:
         "mlflow_ms_per_record_by_tenth": by_tenth(deliver.calls),
         "driver_rss_mb": [(n, round(m)) for n, m in rss],
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "driver_kb_per_ended_trial": (round(1024 * (rss[-1][1] - rss[0][1]) / max(len(timeline.trials), 1), 1)),
+        "driver_kb_per_trial_overall": (round(1024 * (rss[-1][1] - rss[0][1]) / max(len(timeline.trials), 1), 1)),
+        "driver_kb_per_ended_trial": memory_slope_kb(rss, args.trials),
+        "driver_cpu_s": round(driver_cpu, 1),
+        "driver_cpu_ms_per_trial": round(1000 * driver_cpu / max(len(timeline.trials), 1), 1),
+        "machine_cpus_busy": round(machine_busy / wall, 2) if wall else None,
+        "machine_cpus": os.cpu_count(),
     }
     report["method"] = "stock" if args.stock else "regsweep"
     (out / f"{name}.json").write_text(json.dumps(report, indent=1))

@@ -227,10 +227,12 @@ def _run_config(cfg: SweepConfig, name: str, callbacks: list[Any] | None = None)
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from sweep.runtime.trial_memory import ReleaseEndedTrials
+
     return tune.RunConfig(
         name=name,
         # a new list per tuner: Ray appends its reporter to the list it gets
-        callbacks=[*(callbacks or []), JsonLoggerCallback(), CSVLoggerCallback()],
+        callbacks=[*(callbacks or []), JsonLoggerCallback(), CSVLoggerCallback(), ReleaseEndedTrials()],
         storage_path=resolve_storage_path(cfg),
         failure_config=tune.FailureConfig(max_failures=cfg.cluster.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

@@ -1,0 +1,15 @@
+"""The scale benchmark's own arithmetic: memory per ended trial as a slope past start-up."""
+
+from __future__ import annotations
+
+from sweep.bench.scale import memory_slope_kb
+
+
+def test_memory_per_ended_trial_is_the_slope_after_a_tenth_of_the_trials_ended():
+    # start-up jumps (300 -> 500 MB while the first 64 trials run), then 0.05 MB per ended trial
+    samples = [(0, 300.0), (0, 500.0), (50, 500.0)] + [(n, 500.0 + 0.05 * n) for n in range(100, 1001, 100)]
+    assert memory_slope_kb(samples, 1000) == 51.2
+
+
+def test_too_few_samples_after_start_up_give_no_slope():
+    assert memory_slope_kb([(0, 300.0), (150, 310.0), (150, 311.0)], 1000) is None

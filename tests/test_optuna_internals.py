@@ -4,6 +4,7 @@ here, naming Optuna and its version, instead of silently turning the window off.
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import random
 import warnings
@@ -65,3 +66,34 @@ def test_the_view_holds_the_recent_trials_and_the_best_of_the_others():
     assert [t.number for t in seen[-8:]] == list(range(32, 40)), "the most recent trials"
     best_older = sorted(study.trials[:32], key=lambda t: -t.value)[:3]
     assert [t.number for t in seen[:-8]] == sorted(t.number for t in best_older), "and the best of the others"
+
+
+def _rescanned(study, recent: int, best: int, states) -> list[int]:
+    """The window as a full rescan gives it: the recent trials plus the best completed of the others."""
+    trials = study._get_trials(deepcopy=False, states=states)
+    if len(trials) <= recent + best:
+        return [t.number for t in trials]
+    older = [t for t in trials[:-recent] if t.state == TrialState.COMPLETE]
+    top = heapq.nlargest(best, older, key=lambda t: t.value)
+    return sorted(t.number for t in top) + [t.number for t in trials[-recent:]]
+
+
+def test_the_view_kept_up_to_date_as_trials_finish_equals_a_full_rescan():
+    """The view takes each finished trial once (a rescan per call made each suggestion cost the study's
+    size). As the study grows, with trials that finish late, pruned ones and tied values, it must
+    still hold what a full rescan holds, for every set of states TPE asks about."""
+    rng = random.Random(0)
+    study = optuna.create_study(direction="maximize")
+    cache: dict = {}
+    running: list = []
+    for step in range(300):
+        running.append(study.ask())
+        if len(running) > 6 or rng.random() < 0.5:  # end a random running trial: some end late
+            trial = running.pop(rng.randrange(len(running)))
+            if rng.random() < 0.4:
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                study.tell(trial, round(rng.random(), 1))  # one decimal: many ties
+        for states in ((TrialState.COMPLETE,), (TrialState.COMPLETE, TrialState.PRUNED), None):
+            view = WindowedStudy(study, 20, 5, cache)._get_trials(deepcopy=False, states=states)
+            assert [t.number for t in view] == _rescanned(study, 20, 5, states), (step, states)

@@ -36,13 +36,27 @@ class WindowedStudy:
         trials = getattr(self._study, TRIALS_READER)(deepcopy=deepcopy, states=states, use_cache=use_cache)
         if len(trials) <= self._recent + self._best:
             return trials
-        # one suggestion asks several times: the window changes only when a trial finishes
-        key = (tuple(states or ()), len(trials), trials[-1].number, deepcopy)
-        if key not in self._cache:
-            self._cache.clear()
-            older, recent = trials[:-self._recent], trials[-self._recent:]
-            sign = -1.0 if self._study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
-            scored = [t for t in older if t.state == TrialState.COMPLETE and t.values]
-            best = heapq.nlargest(self._best, scored, key=lambda t: sign * t.values[0])
-            self._cache[key] = sorted(best, key=lambda t: t.number) + recent
-        return self._cache[key]
+        # one suggestion asks several times, with different states: each view changes only when a trial finishes
+        which, now = (tuple(states or ()), deepcopy), (len(trials), trials[-1].number)
+        views = self._cache.setdefault("views", {})
+        if views.get(which, (None,))[0] != now:
+            views[which] = (now, self._best_of(which, trials[:-self._recent]) + trials[-self._recent:])
+        return views[which][1]
+
+    def _best_of(self, which: tuple, older: list) -> list:
+        """The ``best`` best completed trials of ``older``, in trial order. Kept as a heap that takes
+        each finished trial once: a scan that scores every older trial at every call makes each
+        suggestion cost time in proportion to the study, and a sweep the square of it."""
+        seen, heap = self._cache.setdefault("best", {}).setdefault(which, (set(), []))
+        sign = -1.0 if self._study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
+        for t in older:
+            if t.number in seen or not t.state.is_finished():
+                continue
+            seen.add(t.number)
+            if t.state == TrialState.COMPLETE and t.values:
+                entry = (sign * t.values[0], -t.number, t)  # ties: the earlier trial ranks first, as nlargest does
+                if len(heap) < self._best:
+                    heapq.heappush(heap, entry)
+                elif heap and entry[:2] > heap[0][:2]:
+                    heapq.heapreplace(heap, entry)
+        return sorted((t for _, _, t in heap), key=lambda t: t.number)

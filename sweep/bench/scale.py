@@ -61,19 +61,22 @@ def trivial_trainable(config: dict[str, Any], sleep_max: float, sleep_min: float
 
 
 class _Timed:
-    """Wraps a method of a class to record (call index, seconds) of every call, for this process only."""
+    """Wraps a method of a class to record the wall seconds of every call, in call order, and the CPU
+    seconds its thread spent in them, for this process only."""
 
     def __init__(self, owner: type, method: str) -> None:
         self.calls: list[float] = []
+        self.cpu_s = 0.0
         original: Callable[..., Any] = getattr(owner, method)
         calls = self.calls
 
         def timed(this: Any, *args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return original(this, *args, **kwargs)
             finally:
                 calls.append(time.perf_counter() - start)
+                self.cpu_s += time.thread_time() - cpu
 
         setattr(owner, method, timed)
 
@@ -156,10 +159,13 @@ def bench_scale(args: argparse.Namespace) -> int:
     timeline = open_timeline(name, launched)
     os.environ.update(tuner.DRIVER_TUNE_ENV)
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    uri = tracking.local_store_uri(out / f"store-{name}")
-    (out / f"store-{name}").mkdir(exist_ok=True)
-    with tracking.store_lock(uri):
-        info = tracking.open_parent_run(uri, cfg, name, _NoData())
+    if args.tracking_uri:  # a tracking server, as on a cluster: the store's own work is the server's
+        info = tracking.open_parent_run(args.tracking_uri, cfg, name, _NoData())
+    else:  # the local store: SQLite inside the driver process
+        uri = tracking.local_store_uri(out / f"store-{name}")
+        (out / f"store-{name}").mkdir(exist_ok=True)
+        with tracking.store_lock(uri):
+            info = tracking.open_parent_run(uri, cfg, name, _NoData())
     writer = TrialRunWriter(info, fresh=True).start()
     callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg))), TimingRecorder(name)]
     trainable = tune.with_resources(tune.with_parameters(trivial_trainable, sleep_max=args.sleep_max,
@@ -208,6 +214,9 @@ def bench_scale(args: argparse.Namespace) -> int:
         "driver_kb_per_ended_trial": memory_slope_kb(rss, args.trials),
         "driver_cpu_s": round(driver_cpu, 1),
         "driver_cpu_ms_per_trial": round(1000 * driver_cpu / max(len(timeline.trials), 1), 1),
+        "driver_cpu_s_suggesting": round(suggest.cpu_s, 1),
+        "driver_cpu_s_mlflow": round(deliver.cpu_s, 1),
+        "tracking": "server" if args.tracking_uri else "local SQLite store (in the driver)",
         "machine_cpus_busy": round(machine_busy / wall, 2) if wall else None,
         "machine_cpus": os.cpu_count(),
     }
@@ -259,5 +268,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--sleep-max", type=float, default=1.0, help="each trial sleeps at most this many seconds")
     p.add_argument("--stock", action="store_true", help="the anchor: a stock Ray Tune script (random search, "
                    "Ray's ASHA, no MLflow) on the same trials; the MLflow figures then stay empty")
+    p.add_argument("--tracking-uri", default="", help="an MLflow tracking server (http://...), as on a "
+                   "cluster; by default a fresh local SQLite store, whose work the driver then does itself")
     p.add_argument("--out", default="bench-results/scale")
     p.set_defaults(run=bench_scale)

@@ -98,6 +98,17 @@ def check_start(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any
         _check_new(cfg, name)
 
 
+#: MLflow prints two links per ended run, and asks the server for the run's name to do so.
+QUIET_MLFLOW_ENV = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+
+
+def set_driver_env() -> None:
+    """The driver's environment for MLflow (one retry policy, no links per run: the summary says how
+    to look) and for Ray Tune; a key the user has set stays as it is."""
+    for key, value in {**DRIVER_MLFLOW_ENV, **QUIET_MLFLOW_ENV, **tuner.DRIVER_TUNE_ENV}.items():
+        os.environ.setdefault(key, value)
+
+
 def prepare_inputs(cfg: SweepConfig, out_dir: Path) -> Inputs:
     """Reach the servers, load the data once, check the model against it and profile it; say each in
     one line. Then set the driver's environment for Ray and MLflow."""
@@ -114,13 +125,11 @@ def prepare_inputs(cfg: SweepConfig, out_dir: Path) -> Inputs:
             "(train.collapse_after=0)")
     if not cfg.console.verbose:
         go_quiet(str(out_dir / LOG_DIR))
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # the summary says how to look
+    set_driver_env()
     model = check_model(model_source(cfg, data), data, cfg.train.seed)
     say(model.line())
     profile = profile_inputs(data.x_train, cfg.data.seed)
     say(profile.line() + (" (search.prior=auto: tried first)" if cfg.search.prior == Prior.auto else ""))
-    for key, value in {**DRIVER_MLFLOW_ENV, **tuner.DRIVER_TUNE_ENV}.items():  # MLflow: one retry policy
-        os.environ.setdefault(key, value)
     uri = cfg.tracking.uri or tracking.local_store_uri(Path.cwd())
     return Inputs(data=data, model=model, profile=profile, uri=uri, data_ready=data_ready)
 

@@ -13,3 +13,21 @@ def test_memory_per_ended_trial_is_the_slope_after_a_tenth_of_the_trials_ended()
 
 def test_too_few_samples_after_start_up_give_no_slope():
     assert memory_slope_kb([(0, 300.0), (150, 310.0), (150, 311.0)], 1000) is None
+
+
+def test_the_driver_env_quiets_mlflows_links_and_keeps_what_the_user_set(monkeypatch):
+    """MLflow prints two links per ended run and asks the server for the run's name to do so: one extra
+    request per trial, which the scale benchmark paid and the launcher does not."""
+    import os
+
+    from sweep.search.tuner import DRIVER_TUNE_ENV
+    from sweep.session import set_driver_env
+    from sweep.tracking.retry import DRIVER_MLFLOW_ENV
+
+    for key in ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", *DRIVER_MLFLOW_ENV, *DRIVER_TUNE_ENV):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "90")
+    set_driver_env()
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "90"
+    assert all(os.environ[k] == v for k, v in DRIVER_TUNE_ENV.items())

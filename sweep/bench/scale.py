@@ -138,6 +138,7 @@ def bench_scale(args: argparse.Namespace) -> int:
     from sweep.tracking import store as tracking
 
     from sweep.search import tuner
+    from sweep.session import set_driver_env
     from sweep.config.compose import load_config
     from sweep.search.searcher import PruneAwareOptunaSearch
     from sweep.runtime.timings import TimingRecorder, close_timeline, open_timeline
@@ -157,7 +158,7 @@ def bench_scale(args: argparse.Namespace) -> int:
     rss = [(0, _rss_mb())]
     launched = time.time()
     timeline = open_timeline(name, launched)
-    os.environ.update(tuner.DRIVER_TUNE_ENV)
+    set_driver_env()  # the launcher's own: Tune's loggers, MLflow's retries, no links printed per run
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     if args.tracking_uri:  # a tracking server, as on a cluster: the store's own work is the server's
         info = tracking.open_parent_run(args.tracking_uri, cfg, name, _NoData())

@@ -31,3 +31,13 @@ def test_the_driver_env_quiets_mlflows_links_and_keeps_what_the_user_set(monkeyp
     assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "90"
     assert all(os.environ[k] == v for k, v in DRIVER_TUNE_ENV.items())
+
+
+def test_the_suggestion_benchmark_reports_a_time_per_block(tmp_path):
+    from sweep.bench.__main__ import main
+    from sweep.bench.suggest import suggestion_times
+
+    rows = suggestion_times(60, 20)
+    assert [n for n, _ in rows] == [20, 40, 60] and all(ms > 0 for _, ms in rows)
+    assert main(["suggest", "--trials", "20", "--block", "10", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "suggest.json").exists()

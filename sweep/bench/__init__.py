@@ -5,6 +5,7 @@
   regsweep, with where regsweep's fixed costs go (``sweep.bench.overhead``);
 - ``scale``: the driver, searcher, scheduler and MLflow path with thousands of trivial trials
   (``sweep.bench.scale``);
+- ``suggest``: the searcher's time per suggestion offline as the study grows (``sweep.bench.suggest``);
 - ``sparsity`` (or ``search --objectives val_accuracy,sparsity``): multi-objective sweeps, MOASHA
   against val-only ASHA at the same budget (``sweep.bench.sparsity``);
 - ``throughput``: images/s of one trial per precision and of several trials sharing a device

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sweep.bench.scale import memory_slope_kb
+from sweep.bench.scale import memory_slope_kb, replay_makespan, wait_at_barrier
 
 
 def test_memory_per_ended_trial_is_the_slope_after_a_tenth_of_the_trials_ended():
@@ -41,3 +41,30 @@ def test_the_suggestion_benchmark_reports_a_time_per_block(tmp_path):
     assert [n for n, _ in rows] == [20, 40, 60] and all(ms > 0 for _, ms in rows)
     assert main(["suggest", "--trials", "20", "--block", "10", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "suggest.json").exists()
+
+
+def test_the_replay_keeps_the_tail_that_the_ideal_leaves_out():
+    # 2 slots: 1+1 then 1+1 fill both, and the last 4 s trial runs alone: 6 s, where the ideal says 4
+    assert replay_makespan([1, 1, 1, 1, 4], 2) == 6.0
+    # in start order: the long trial first overlaps the short ones
+    assert replay_makespan([4, 1, 1, 1, 1], 2) == 4.0
+    assert replay_makespan([], 64) == 0.0
+
+
+def test_the_start_barrier_lifts_when_the_whole_wave_has_started(tmp_path):
+    import threading
+
+    from sweep.bench.scale import LIFTED
+
+    waiters = [threading.Thread(target=wait_at_barrier, args=(str(tmp_path), 3, 30.0)) for _ in range(2)]
+    for w in waiters:
+        w.start()
+    for w in waiters:
+        w.join(0.5)
+    assert all(w.is_alive() for w in waiters) and not (tmp_path / LIFTED).exists()  # 2 of 3 wait
+    wait_at_barrier(str(tmp_path), 3, 30.0)  # the third lifts it
+    for w in waiters:
+        w.join(5.0)
+    assert not any(w.is_alive() for w in waiters) and (tmp_path / LIFTED).exists()
+    wait_at_barrier(str(tmp_path), 3, 30.0)  # a later trial passes at once
+    assert sum(1 for p in tmp_path.iterdir() if p.name.startswith("trial-")) == 3

@@ -11,8 +11,18 @@ callback. Each trial sleeps sleep_min..sleep_max s in total over its epochs and 
 accuracy that depends on its config, so TPE and ASHA have something to work on.
 
 It reports the driver's overhead over the trials' own time (the ideal wall time is their summed
-sleep divided by the concurrency), how the searcher's suggestion time and MLflow's time per record
+sleep divided by the concurrency) and over a replay of the same trials by a driver that costs
+nothing (``replay_makespan``: the ideal plus the sweep's tail), how the searcher's suggestion time and MLflow's time per record
 grow with the trial count (median per tenth of the sweep), and the driver's memory.
+
+**Start-up is held apart.** On a cluster the first wave's worker processes start in parallel, a few
+seconds in all. Here 2 cores start them one or two at a time, a second or more each, so trials end
+while others still wait for a worker; Tune then hands the ended trial's worker to a waiting trial and
+kills the worker that was starting for it (``TuneController._maybe_reuse_cached_actor``), and a sweep
+of 64 at once never gets past about 15 live workers (measured: 162 worker processes started for 200
+trials). So the first wave waits at a start barrier (``--barrier``, on by default) until all of its
+trials run, and the overhead is measured from the moment the barrier lifts; the ramp-up is reported
+on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import math
 import os
 import random
 import resource
+import shutil
 import statistics
 import threading
 import time
@@ -45,10 +56,37 @@ def made_up_accuracy(config: dict[str, Any]) -> float:
     return max(0.1, 0.90 + bonus - 0.02 * (math.log10(lam) + 3.0) ** 2)
 
 
-def trivial_trainable(config: dict[str, Any], sleep_max: float, sleep_min: float = 0.0) -> None:
-    """Sleep sleep_min..sleep_max seconds over EPOCHS reports; no TensorFlow, no checkpoints."""
+#: The file whose modification time is the moment the start barrier lifted.
+LIFTED = "lifted"
+
+
+def wait_at_barrier(barrier: str, wave: int, timeout_s: float = 1800.0) -> None:
+    """Hold a trial of the first wave until ``wave`` trials have started, so that none ends while
+    others still wait for a worker process (see the module docstring). Trials that start after the
+    barrier lifted pass at once. The folder is on this machine: the simulation runs on one."""
+    folder = Path(barrier)
+    lifted = folder / LIFTED
+    if not barrier or wave <= 1 or lifted.exists():
+        return
+    (folder / f"trial-{os.getpid()}-{time.time_ns()}").touch()
+    deadline = time.monotonic() + timeout_s
+    while not lifted.exists() and time.monotonic() < deadline:
+        if sum(1 for p in folder.iterdir() if p.name.startswith("trial-")) >= wave:
+            try:
+                lifted.touch(exist_ok=False)
+            except FileExistsError:
+                pass
+            break
+        time.sleep(0.2)
+
+
+def trivial_trainable(config: dict[str, Any], sleep_max: float, sleep_min: float = 0.0,
+                      barrier: str = "", wave: int = 0) -> None:
+    """Sleep sleep_min..sleep_max seconds over EPOCHS reports; no TensorFlow, no checkpoints. The first
+    ``wave`` trials start together (``wait_at_barrier``); the wait is not the trial's own time."""
     from ray import tune
 
+    wait_at_barrier(barrier, wave)
     total = random.Random(json.dumps(config, sort_keys=True, default=str)
                           + str(time.time_ns())).uniform(sleep_min, sleep_max)
     quality = made_up_accuracy(config)
@@ -121,6 +159,21 @@ def memory_slope_kb(samples: list[tuple[int, float]], trials: int) -> float | No
     return round(1024 * float(fit.slope), 1)
 
 
+def replay_makespan(durations: list[float], slots: int) -> float:
+    """The wall time of the same trials, in the same start order, under a driver that costs nothing:
+    each trial starts the moment one of ``slots`` frees (greedy list scheduling). Unlike the ideal
+    (Σ durations ÷ slots), it keeps the sweep's tail, the last long trials that run while the other
+    slots have nothing left to do, which no driver can remove; wall ÷ replay is the driver's own cost."""
+    import heapq
+
+    if not durations:
+        return 0.0
+    free = [0.0] * max(1, slots)
+    for duration in durations:
+        heapq.heappush(free, heapq.heappop(free) + duration)
+    return max(free)
+
+
 def by_tenth(values: list[float]) -> list[float]:
     """Median of each tenth of ``values`` (in call order), in milliseconds."""
     if not values:
@@ -169,18 +222,32 @@ def bench_scale(args: argparse.Namespace) -> int:
             info = tracking.open_parent_run(uri, cfg, name, _NoData())
     writer = TrialRunWriter(info, fresh=True).start()
     callbacks = [TrialRunLogger(register(writer, tuner.trial_settings(cfg))), TimingRecorder(name)]
+    barrier = out / f"barrier-{name}"
+    shutil.rmtree(barrier, ignore_errors=True)
+    barrier.mkdir()
+    wave = min(args.concurrency, args.trials) if args.barrier else 0
     trainable = tune.with_resources(tune.with_parameters(trivial_trainable, sleep_max=args.sleep_max,
-                                                         sleep_min=args.sleep_min), {"cpu": per_trial})
+                                                         sleep_min=args.sleep_min, barrier=str(barrier),
+                                                         wave=wave), {"cpu": per_trial})
     done = threading.Event()
+    at_lift: list[tuple[float, float, float]] = []  # (time, driver CPU s, machine busy s) when the barrier lifts
 
     def sample_memory() -> None:
         while not done.wait(5.0):
             rss.append((_ended(timeline), _rss_mb()))
 
+    def watch_barrier() -> None:
+        while not done.wait(0.1):
+            if (barrier / LIFTED).exists():
+                at_lift.append(((barrier / LIFTED).stat().st_mtime, _driver_cpu_s(), _machine_busy_s()))
+                return
+
     threading.Thread(target=sample_memory, daemon=True).start()
+    if wave > 1:
+        threading.Thread(target=watch_barrier, daemon=True).start()
     try:
         fit_start = time.time()
-        cpu_start, busy_start = _driver_cpu_s(), _machine_busy_s()
+        at_lift.append((fit_start, _driver_cpu_s(), _machine_busy_s()))  # replaced when the barrier lifts
         if args.stock:
             stock_tuner(cfg, name, trainable, args.concurrency, [TimingRecorder(name)]).fit()
         else:
@@ -188,6 +255,7 @@ def bench_scale(args: argparse.Namespace) -> int:
         fit_end = time.time()
         left = writer.stop(3600, keep_in=out / "pending.jsonl")
         logged = time.time()
+        steady_start, cpu_start, busy_start = at_lift[-1]
         driver_cpu, machine_busy = _driver_cpu_s() - cpu_start, _machine_busy_s() - busy_start
     finally:
         done.set()
@@ -197,16 +265,23 @@ def bench_scale(args: argparse.Namespace) -> int:
     rss.append((_ended(timeline), _rss_mb()))
     own = sum(r.get(names.TIME_FIT_S, 0.0) for t in timeline.trials.values() for r in t.results)
     ideal = own / args.concurrency
-    wall = logged - fit_start
+    in_start_order = sorted((t for t in timeline.trials.values() if t.started is not None), key=lambda t: t.started)
+    replay = replay_makespan([sum(r.get(names.TIME_FIT_S, 0.0) for r in t.results) for t in in_start_order],
+                             args.concurrency)
+    wall = logged - steady_start
     report = {
         "trials": args.trials, "concurrency": args.concurrency, "ray_cpus": args.cpus,
         "sleep_min_s": args.sleep_min, "sleep_max_s": args.sleep_max,
         "trials_run": len(timeline.trials), "records_left": left,
-        "wall_s": round(wall, 1), "tune_fit_s": round(fit_end - fit_start, 1),
+        "start_barrier": bool(wave > 1), "ramp_up_s": round(steady_start - fit_start, 1),
+        "wall_s": round(wall, 1), "wall_with_ramp_up_s": round(logged - fit_start, 1),
+        "tune_fit_s": round(fit_end - steady_start, 1),
         "mlflow_after_fit_s": round(logged - fit_end, 1),
         "trials_own_s": round(own, 1), "ideal_wall_s": round(ideal, 1),
         "overhead_pct": round(100 * (wall / ideal - 1), 1) if ideal else None,
         "overhead_per_trial_ms": round(1000 * (wall - ideal) * args.concurrency / args.trials, 1),
+        "replay_wall_s": round(replay, 1),
+        "overhead_vs_replay_pct": round(100 * (wall / replay - 1), 1) if replay else None,
         "suggest_ms_by_tenth": by_tenth(suggest.calls),
         "mlflow_ms_per_record_by_tenth": by_tenth(deliver.calls),
         "driver_rss_mb": [(n, round(m)) for n, m in rss],
@@ -271,5 +346,8 @@ def add_parser(sub: Any) -> None:
                    "Ray's ASHA, no MLflow) on the same trials; the MLflow figures then stay empty")
     p.add_argument("--tracking-uri", default="", help="an MLflow tracking server (http://...), as on a "
                    "cluster; by default a fresh local SQLite store, whose work the driver then does itself")
+    p.add_argument("--barrier", action=argparse.BooleanOptionalAction, default=True,
+                   help="hold the first wave until all of its trials run, and measure from then (default); "
+                   "--no-barrier measures from the start, this machine's slow worker start-up included")
     p.add_argument("--out", default="bench-results/scale")
     p.set_defaults(run=bench_scale)

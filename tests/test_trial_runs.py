@@ -259,6 +259,27 @@ def test_queued_epochs_and_the_end_of_a_trial_go_out_in_one_batch(store):
     assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED and child.info.status == names.RUN_FINISHED
     assert counting.calls["log_batch"] == 2, "one for the params, one for all three epochs"
     assert "search_runs" not in counting.calls, "a fresh sweep does not look for runs it never made"
+    # the end's state tag rides in the epochs' batch: create, params, epochs with the state, end status
+    assert "set_tag" not in counting.calls and counting.calls["set_terminated"] == 1
+    assert sum(counting.calls.values()) == 4
+
+
+def test_an_end_whose_epochs_went_out_before_sets_its_state_on_its_own(store):
+    """The state tag rides in a batch only when there is one: an end queued after its epochs were
+    already delivered (or a retried end whose batch went out) still sets it."""
+    _, client, info = store
+    counting = Counting(client)
+    writer = TrialRunWriter(info, client=counting, fresh=True)
+    writer.submit(start_record("t1", "t1", PARAMS))
+    writer.submit(epoch_record("t1", result(1)))
+    writer.start()
+    assert writer.flush(60) == 0
+    writer.submit(end_record("t1", result(1), False, None))
+    assert writer.flush(60) == 0
+    writer.close()
+    (child,) = children(client, info)
+    assert child.data.tags[names.TAG_STATE] == names.STATE_STOPPED and child.info.status == names.RUN_KILLED
+    assert counting.calls["set_tag"] == 1
 
 
 def test_a_refused_record_in_a_batch_costs_only_that_record(store, capsys):

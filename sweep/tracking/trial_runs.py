@@ -369,13 +369,17 @@ class TrialRunWriter:
             self._end(run, record)
 
     def apply_group(self, records: list[Record]) -> None:
-        """One trial's epochs (and its end): their metrics in one ``log_batch``, then the end."""
+        """One trial's epochs (and its end): their metrics in one ``log_batch``, then the end. An end
+        with no model to log rides in that batch as its state tag, so the end costs one request
+        (``set_terminated``) instead of two: a trial ASHA stops early is 4 requests, not 5."""
         run = self._runs.get(records[0].trial) or self._open_existing(records[0].trial)
         if run is None or run.ended:
             return
-        self._epochs(run, [r for r in records if r.kind == "epoch"])
-        if records[-1].kind == "end":
-            self._end(run, records[-1])
+        end = records[-1] if records[-1].kind == "end" else None
+        fold = end is not None and end.checkpoint is None
+        folded = self._epochs(run, [r for r in records if r.kind == "epoch"], state=end.state if fold else "")
+        if end is not None:
+            self._end(run, end, state_logged=folded)
 
     def _start(self, record: Record) -> None:
         from mlflow.entities import Param, RunTag
@@ -431,23 +435,30 @@ class TrialRunWriter:
         self._runs[trial_id] = run
         return run
 
-    def _epochs(self, run: _RunState, records: list[Record]) -> None:
-        """The epochs the run does not hold yet, in as few ``log_batch`` calls as MLflow allows."""
+    def _epochs(self, run: _RunState, records: list[Record], state: str = "") -> bool:
+        """The epochs the run does not hold yet, in as few ``log_batch`` calls as MLflow allows, the
+        ``state`` tag (when given) with the last of them. True when the state tag went out."""
         from mlflow.entities import Metric, RunTag
 
         epochs = [r for r in records if r.epoch not in run.logged]
         if not epochs:
-            return
+            return False
         metrics = [Metric(k, v, ts, r.epoch) for r in epochs for k, v, ts in r.metrics]
         node = next((r.node_id for r in reversed(epochs) if r.node_id), "")
         tags = [RunTag(names.TAG_NODE_ID, node)] if node and node != run.node_id else []
-        for start in range(0, len(metrics), BATCH_METRICS):
-            self.client.log_batch(run.run_id, metrics=metrics[start:start + BATCH_METRICS],
-                                  tags=tags if start == 0 else [])
+        starts = range(0, len(metrics), BATCH_METRICS)
+        for start in starts:
+            batch_tags = tags if start == 0 else []
+            if state and start == starts[-1]:
+                batch_tags = [*batch_tags, RunTag(names.TAG_STATE, state)]
+            self.client.log_batch(run.run_id, metrics=metrics[start:start + BATCH_METRICS], tags=batch_tags)
         run.logged.update(r.epoch for r in epochs)
         run.node_id = node or run.node_id
+        return bool(state)
 
-    def _end(self, run: _RunState, record: Record) -> None:
+    def _end(self, run: _RunState, record: Record, state_logged: bool = False) -> None:
+        """The model (from a completed trial's checkpoint), the state tag unless the epochs' batch
+        carried it (``state_logged``), then the run's end status."""
         if record.checkpoint is not None:
             from trainables.trainable import ForeignCheckpoint
 
@@ -457,7 +468,8 @@ class TrialRunWriter:
                 self.errors.append(f"{record.what}: {exc}")
                 print(f"regsweep: WARNING: model of {record.what} not logged: {exc}", flush=True)
             record.checkpoint = None  # logged: a retry of the end does not log it twice
-        self.client.set_tag(run.run_id, names.TAG_STATE, record.state)
+        if not state_logged:
+            self.client.set_tag(run.run_id, names.TAG_STATE, record.state)
         self.client.set_terminated(run.run_id, status=run_status(record.state))
         run.ended = True
 

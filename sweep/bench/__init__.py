@@ -5,6 +5,8 @@
   regsweep, with where regsweep's fixed costs go (``sweep.bench.overhead``);
 - ``scale``: the driver, searcher, scheduler and MLflow path with thousands of trivial trials
   (``sweep.bench.scale``);
+- ``keepalive``: a tracking server's time per request on a kept-alive connection, which tells a
+  server with the delayed-ACK stall of uvicorn's ``--workers N`` (``sweep.bench.keepalive``);
 - ``suggest``: the searcher's time per suggestion offline as the study grows (``sweep.bench.suggest``);
 - ``sparsity`` (or ``search --objectives val_accuracy,sparsity``): multi-objective sweeps, MOASHA
   against val-only ASHA at the same budget (``sweep.bench.sparsity``);

@@ -1,0 +1,26 @@
+"""The keep-alive benchmark: its verdict on known times, and a run against a real tracking server."""
+
+from __future__ import annotations
+
+import json
+
+from sweep.bench.keepalive import verdict
+
+
+def test_kept_alive_requests_40_ms_slower_than_fresh_ones_are_the_delayed_ack_stall():
+    stalled = verdict({"fresh": [2.5, 2.4, 2.6], "kept_alive": [44.0, 43.8, 44.1]})
+    assert stalled == {"fresh_connection_median_ms": 2.5, "kept_alive_median_ms": 44.0, "delayed_ack_stall": True}
+    assert not verdict({"fresh": [2.1, 2.3, 2.2], "kept_alive": [1.7, 1.6, 1.8]})["delayed_ack_stall"]
+    # a far server is slow on both paths: that is distance, not the stall
+    assert not verdict({"fresh": [60.0, 61.0, 62.0], "kept_alive": [58.0, 59.0, 60.0]})["delayed_ack_stall"]
+
+
+def test_the_benchmark_reports_a_single_worker_server_without_the_stall(tmp_path):
+    from sweep.bench.__main__ import main
+    from tests.servers import mlflow_server
+
+    with mlflow_server(tmp_path / "server") as uri:
+        assert main(["keepalive", "--tracking-uri", uri, "--requests", "10", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "keepalive.json").read_text())
+    assert report["kept_alive_median_ms"] > 0 and report["fresh_connection_median_ms"] > 0
+    assert report["delayed_ack_stall"] is False, report

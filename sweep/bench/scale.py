@@ -12,8 +12,9 @@ accuracy that depends on its config, so TPE and ASHA have something to work on.
 
 It reports the driver's overhead over the trials' own time (the ideal wall time is their summed
 sleep divided by the concurrency) and over a replay of the same trials by a driver that costs
-nothing (``replay_makespan``: the ideal plus the sweep's tail), how the searcher's suggestion time and MLflow's time per record
-grow with the trial count (median per tenth of the sweep), and the driver's memory.
+nothing (``replay_makespan``: the ideal plus the sweep's tail), how the searcher's suggestion time
+and MLflow's time per record grow with the trial count (median per tenth of the sweep), and the
+driver's memory.
 
 **Start-up is held apart.** On a cluster the first wave's worker processes start in parallel, a few
 seconds in all. Here 2 cores start them one or two at a time, a second or more each, so trials end

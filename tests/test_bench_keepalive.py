@@ -24,3 +24,17 @@ def test_the_benchmark_reports_a_single_worker_server_without_the_stall(tmp_path
     report = json.loads((tmp_path / "keepalive.json").read_text())
     assert report["kept_alive_median_ms"] > 0 and report["fresh_connection_median_ms"] > 0
     assert report["delayed_ack_stall"] is False, report
+
+
+def test_an_unreachable_server_or_a_uri_that_is_not_one_is_one_line_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    for uri, says in ((f"http://127.0.0.1:{free_port()}", "cannot reach"), ("sqlite:///x.db", "not a server")):
+        proc = subprocess.run([sys.executable, "-m", "sweep.bench", "keepalive", "--tracking-uri", uri,
+                               "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+        lines = (proc.stdout + proc.stderr).strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and says in lines[0], lines
+        assert not (tmp_path / "keepalive.json").exists()

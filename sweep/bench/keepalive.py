@@ -1,4 +1,4 @@
-"""A tracking server's time per request on a kept-alive connection, as the launcher's MLflow client sees it.
+"""A tracking server's time per request on a kept-alive connection, the way the launcher's MLflow client sends them, against fresh connections.
 
 ``python -m sweep.bench keepalive --tracking-uri http://127.0.0.1:5000 [--requests 20]``
 
@@ -54,8 +54,21 @@ def verdict(times: dict[str, list[float]]) -> dict[str, Any]:
 
 
 def bench_keepalive(args: argparse.Namespace) -> int:
-    report = {"tracking_uri": args.tracking_uri, "requests": args.requests,
-              **verdict(request_times(args.tracking_uri, args.requests))}
+    """Time the server and report; a URI that is not http(s) or a server that does not answer is one
+    line and exit 2."""
+    import requests as http
+
+    uri = args.tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        print(f"bench: --tracking-uri {uri!r} is not a server address. Fix: give http://host:port")
+        return 2
+    try:
+        times = request_times(uri, args.requests)
+    except http.RequestException as exc:
+        print(f"bench: cannot reach the tracking server at {uri} ({type(exc).__name__}). "
+              "Fix: start it, or give the right --tracking-uri")
+        return 2
+    report = {"tracking_uri": uri, "requests": args.requests, **verdict(times)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "keepalive.json").write_text(json.dumps(report, indent=1))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from sweep import session
-from sweep.config.fingerprint import results_fingerprint
+from sweep.fingerprint import results_fingerprint
 from sweep.config.schema import SweepConfig
 from sweep.confirm.rounds import ConfirmOutcome, run_confirmation
 from sweep.report.build import build_report
@@ -26,7 +26,8 @@ from sweep.report.render import render_report
 from sweep.report.summary import records_from_results
 from sweep.report.write import SweepOutcome, write_report
 from sweep.runtime import cluster
-from sweep.runtime.console import TUNE_LOG, ConsoleView, close_board, open_board, say
+from sweep.common.say import say
+from sweep.runtime.console import TUNE_LOG, ConsoleView, close_board, open_board
 from sweep.runtime.interrupt import interrupt_guard
 from sweep.runtime.timings import (DATA_READY, FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE,
                                    Timeline, TimingRecorder, close_timeline, open_timeline)
@@ -37,11 +38,12 @@ from sweep.tracking import store as tracking
 from sweep.tracking.finish import keep_for_resume, log_summary, restore_pending
 from sweep.tracking.lease import new_holder
 from sweep.tracking.lease import take as take_lease
-from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter
+from sweep.tracking.records import TrackingInfo
+from sweep.tracking.trial_runs import TrialRunWriter
 from sweep.tracking.ui_view import share_sweep_view
 from sweep.tracking.tune_callback import TrialRunLogger, register
 from trainables import names
-from trainables.trainable import model_input
+from trainables.data.types import model_input
 
 __all__ = ["SweepOutcome", "run_sweep", "grid_size"]
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from sweep.config.fingerprint import KEPT_BY_RAY, first_difference, started_with_old_l1_ratio
+from sweep.fingerprint import KEPT_BY_RAY, first_difference, started_with_old_l1_ratio
 from sweep.config.schema import SweepConfig
 from sweep.runtime import cluster
-from sweep.runtime.console import go_quiet, say
+from sweep.common.say import say
+from sweep.runtime.console import go_quiet
 from sweep.search import tuner
 from sweep.search.priors import DataProfile, profile_inputs
 from sweep.tracking import store as tracking

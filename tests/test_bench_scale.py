@@ -33,14 +33,35 @@ def test_the_driver_env_quiets_mlflows_links_and_keeps_what_the_user_set(monkeyp
     assert all(os.environ[k] == v for k, v in DRIVER_TUNE_ENV.items())
 
 
-def test_the_suggestion_benchmark_reports_a_time_per_block(tmp_path):
+class _Clock:
+    """A clock under which the n-th suggestion takes n ms: each pair of readings is one suggestion."""
+
+    def __init__(self) -> None:
+        self.now, self.reads = 0.0, 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        if self.reads % 2 == 0:
+            self.now += self.reads // 2 / 1000
+        return self.now
+
+
+def test_the_suggestion_benchmark_reports_the_median_of_each_block_on_the_launchers_space(tmp_path):
+    import json
+
+    import optuna
+
     from sweep.bench.__main__ import main
     from sweep.bench.suggest import suggestion_times
 
-    rows = suggestion_times(60, 20)
-    assert [n for n, _ in rows] == [20, 40, 60] and all(ms > 0 for _, ms in rows)
+    rows, study = suggestion_times(60, 20, clock=_Clock())
+    assert rows == [(20, 10.5), (40, 30.5), (60, 50.5)], "the median ms of each block's own suggestions"
+    assert len(study.trials) == 60 and all("regularizer" in t.params for t in study.trials)
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    assert 30 <= pruned <= 54, "about 7 in 10 told as pruned, as ASHA stops most"
     assert main(["suggest", "--trials", "20", "--block", "10", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "suggest.json").exists()
+    report = json.loads((tmp_path / "suggest.json").read_text())
+    assert report["trials"] == 20 and [n for n, _ in report["ms_by_block"]] == [10, 20]
 
 
 def test_the_replay_keeps_the_tail_that_the_ideal_leaves_out():

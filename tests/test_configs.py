@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sweep.search.space import start_points
@@ -34,6 +36,35 @@ def test_every_yaml_opens_with_the_command_that_uses_it_and_comments_its_keys(pa
         stripped = ln.strip()
         if stripped and not stripped.startswith("#") and not stripped.startswith("-") and stripped.endswith(":") is False:
             assert "#" in ln, f"{path.name}: uncommented key line: {ln!r}"
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def test_the_yaml_and_the_schema_agree_on_every_default():
+    """One source for each default: what ``conf/`` composes with no override is the schema's own
+    default, key by key (``search.num_samples`` was 16 in the YAML and 32 in the schema)."""
+    from dataclasses import asdict
+
+    composed, schema = _flat(asdict(load_config([]))), _flat(asdict(SweepConfig().validate()))
+    assert composed.keys() == schema.keys()
+    assert {k: (composed[k], schema[k]) for k in composed if composed[k] != schema[k]} == {}
+
+
+def test_keys_added_later_take_the_schemas_default_for_old_sweeps():
+    from sweep.fingerprint import ADDED_LATER_KEYS, added_later, first_difference, results_fingerprint
+
+    current = json.loads(json.dumps(results_fingerprint(load_config([]))))
+    assert set(ADDED_LATER_KEYS) <= current.keys(), "every key added later is in the fingerprint"
+    old = {k: v for k, v in current.items() if k not in ADDED_LATER_KEYS}
+    assert first_difference(old, current) is None, "a sweep saved before them resumes under the defaults"
+    assert added_later()["search.sampler"] == "tpe" and added_later()["scheduler.spare_within_se"] == 1.0
+    changed = json.loads(json.dumps(results_fingerprint(load_config(["scheduler.spare_within_se=2"]))))
+    assert first_difference(old, changed) == "scheduler.spare_within_se"
 
 
 def test_defaults_reproduce_the_seed_training():

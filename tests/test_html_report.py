@@ -56,8 +56,10 @@ def test_the_learning_curves_hold_one_line_per_trial_with_a_curve():
 def test_the_rungs_are_the_ones_ray_asha_compares_at(grace, factor, max_t):
     from ray.tune.schedulers import ASHAScheduler
 
+    from sweep.internals.ray_internals import asha_rung_milestones
+
     asha = ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=grace, reduction_factor=factor)
-    ray_rungs = sorted(m for m, _ in asha._brackets[0]._rungs if m < max_t)  # Ray 2.60's bracket
+    ray_rungs = [m for m in asha_rung_milestones(asha) if m < max_t]
     assert asha_rungs(grace, factor, max_t) == ray_rungs
 
 

@@ -1,5 +1,5 @@
-"""The layout's promises: no import cycle (lazy imports included), the worker never imports the
-driver, and every package ships in the wheel."""
+"""The layout's promises: no import cycle (lazy imports included), between modules or between
+packages, the worker never imports the driver, and every package ships in the wheel."""
 
 from __future__ import annotations
 
@@ -69,6 +69,21 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def package_of(module: str) -> str:
+    """The stage a module belongs to: ``sweep.report.verdict`` -> ``sweep.report``; a module at the top
+    of ``sweep`` or ``trainables`` (``sweep.runner``, ``trainables.trainable``) is a node of its own."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Package -> the other packages its modules import: the drawing DESIGN.md asks to be circle-free."""
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        packages.setdefault(package_of(module), set())
+        packages[package_of(module)].update(package_of(t) for t in targets if package_of(t) != package_of(module))
+    return packages
+
+
 def test_cycle_finder_sees_a_planted_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -76,6 +91,28 @@ def test_cycle_finder_sees_a_planted_cycle() -> None:
 
 def test_no_import_cycle_in_the_packages() -> None:
     assert cycles(import_graph()) == []
+
+
+def test_package_cycle_finder_sees_a_cycle_that_no_two_modules_form() -> None:
+    """Modules in a line (a.x -> b.y -> a.z) draw a circle between packages a and b."""
+    planted = {"sweep.a.x": {"sweep.b.y"}, "sweep.b.y": {"sweep.a.z"}, "sweep.a.z": set(), "sweep.c": {"sweep.a.x"}}
+    assert cycles(planted) == []
+    assert cycles(package_graph(planted)) == [["sweep.a", "sweep.b"]]
+
+
+def test_no_import_cycle_between_packages() -> None:
+    graph = import_graph()
+    assert cycles(package_graph(graph)) == []
+    planted = {**graph, "sweep.common.labels": graph["sweep.common.labels"] | {"sweep.report.ranking"}}
+    assert any({"sweep.common", "sweep.report"} <= set(group) for group in cycles(package_graph(planted))), \
+        "a leaf that imports a stage is caught"
+
+
+def test_the_shared_helpers_and_the_statistics_are_leaves() -> None:
+    """``sweep/common`` and ``sweep/stats`` import no other stage of the driver, so every stage may use them."""
+    packages = package_graph(import_graph())
+    for leaf in ("sweep.common", "sweep.stats"):
+        assert {p for p in packages[leaf] if p.startswith("sweep")} == set(), leaf
 
 
 def test_the_data_types_import_nothing_else_of_the_data_package() -> None:

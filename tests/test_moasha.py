@@ -102,7 +102,7 @@ def test_the_sweep_uses_moasha_with_two_objectives_and_ashas_rule_with_one():
 
 def test_a_sweep_saved_before_these_keys_resumes_under_the_defaults():
     from sweep.config.compose import load_config
-    from sweep.config.fingerprint import first_difference, results_fingerprint
+    from sweep.fingerprint import first_difference, results_fingerprint
 
     current = results_fingerprint(load_config([]))
     added = ("scheduler.multi_objective", "search.collapse_descent", "train.removable_tolerance",

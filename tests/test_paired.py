@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sweep.report.paired import paired_difference
+from sweep.stats.paired import paired_difference
 
 REPS = 4000
 

@@ -98,6 +98,17 @@ def test_asha_still_counts_its_stops_where_regsweep_takes_one_back():
     assert str(counter - 1) in scheduler.debug_string(), f"{WHO}: ASHA's status line no longer shows the count"
 
 
+def test_asha_still_keeps_its_rungs_where_regsweep_reads_them():
+    from ray.tune.schedulers import ASHAScheduler
+
+    scheduler = ASHAScheduler(time_attr="training_iteration", metric="score", mode="max", max_t=25, grace_period=5,
+                              reduction_factor=4)
+    brackets = getattr(scheduler, ray_internals.ASHA_RUNG_ATTRS[0], None)
+    assert brackets and hasattr(brackets[0], ray_internals.ASHA_RUNG_ATTRS[1]), \
+        f"{WHO}: ASHA's bracket has no {ray_internals.ASHA_RUNG_ATTRS}; update sweep/internals/ray_internals.py"
+    assert ray_internals.asha_rung_milestones(scheduler) == [5, 20], WHO
+
+
 def test_tunes_trial_keeps_its_metric_windows_where_regsweep_releases_them():
     from ray.tune.experiment import Trial
 

@@ -9,9 +9,11 @@ import math
 import numpy as np
 import pytest
 
+from sweep.common.labels import config_label
 from sweep.report import ranking
-from sweep.report.paired import paired_difference
-from sweep.confirm.sequential import Plan, Race, look_confidence
+from sweep.stats.paired import paired_difference
+from sweep.confirm.sequential import Race
+from sweep.stats.sequential import Plan, look_confidence
 from sweep.report.summary import TrialRecord, trials_table
 from trainables import names
 
@@ -75,7 +77,7 @@ def _records(config: dict, tests: list[float], vals: list[float] | None = None) 
                         metrics={names.VAL_ACCURACY: v, names.TEST_ACCURACY: t, names.EPOCH: 25, names.SPARSITY: 0.1,
                                  names.FINISHED: 1.0, names.COLLAPSED: 0.0, names.DIVERGED: 0.0},
                         error=False, phase=names.PHASE_CONFIRM, seed=seed)
-            for seed, (t, v) in enumerate(zip(tests, vals), 1)]
+            for seed, (t, v) in enumerate(zip(tests, vals, strict=True), 1)]
 
 
 NONE = {names.REGULARIZER: names.NONE}
@@ -86,8 +88,8 @@ MEH = {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL_BIAS, names.LA
 
 def _race(table, *configs) -> Race:
     stats = ranking.config_stats(table)
-    row = {ranking.config_label(r): r for _, r in stats.iterrows()}
-    return Race(row["no regularization"], [row[ranking.config_label(pd_row(c))] for c in configs], 0.95,
+    row = {config_label(r): r for _, r in stats.iterrows()}
+    return Race(row["no regularization"], [row[config_label(pd_row(c))] for c in configs], 0.95,
                 look_confidence((2, 3, 4, 5), 0.95))
 
 
@@ -102,7 +104,7 @@ def test_a_clear_winner_is_decided_and_a_worse_candidate_leaves_the_race():
                          + _records(BAD, [0.900, 0.901]))
     race = _race(table, GOOD, BAD)
     assert race.look(table), "both decided after one round"
-    assert [ranking.config_label(c) for c in race.alive()] == ["L2 on activity, λ=0.01"]
+    assert [config_label(c) for c in race.alive()] == ["L2 on activity, λ=0.01"]
     assert race.dropped["L1 on kernel, λ=0.003"].startswith("worse than no regularization")
     assert race.gain(table, race.alive()[0]).above_zero
 
@@ -113,16 +115,17 @@ def test_a_candidate_behind_the_leader_on_validation_leaves_and_a_tie_goes_on():
     race = _race(table, GOOD, MEH)
     assert not race.look(table), "the leader ties with no regularization on test: another round"
     assert "L2 on kernel and bias, λ=0.001" in race.dropped and "behind" in race.dropped["L2 on kernel and bias, λ=0.001"]
-    assert [ranking.config_label(c) for c in race.alive()] == ["L2 on activity, λ=0.01"]
+    assert [config_label(c) for c in race.alive()] == ["L2 on activity, λ=0.01"]
 
 
-@pytest.mark.parametrize("bad", [(3, 2), (4, -1)])
-def test_confirm_max_seeds_below_confirm_seeds_and_a_negative_budget_are_refused(bad):
+@pytest.mark.parametrize("overrides, key", [
+    (["search.confirm_seeds=3", "search.confirm_max_seeds=2"], "search.confirm_max_seeds"),
+    (["search.budget_epochs=-1"], "search.budget_epochs"),
+])
+def test_confirm_max_seeds_below_confirm_seeds_and_a_negative_budget_are_refused(overrides, key):
     from sweep.config.compose import load_config
     from trainables.errors import ConfigError
 
-    seeds, budget = bad
     with pytest.raises(ConfigError) as err:
-        load_config([f"search.confirm_seeds={seeds}", "search.confirm_max_seeds=2", f"search.budget_epochs={budget}"]
-                    if budget >= 0 else [f"search.budget_epochs={budget}"])
-    assert err.value.key in ("search.confirm_max_seeds", "search.budget_epochs")
+        load_config(overrides)
+    assert err.value.key == key

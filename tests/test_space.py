@@ -97,7 +97,7 @@ def test_searcher_tells_optuna_how_each_trial_ended():
     s.on_trial_complete("t2", {names.OBJECTIVE: 0.1, names.FINISHED: 1.0, names.DIVERGED: 1.0})
     s.on_trial_complete("t3", {names.OBJECTIVE: 0.7}, error=True)
     s.on_trial_complete("t4", {names.OBJECTIVE: 0.1, names.FINISHED: 1.0, names.COLLAPSED: 1.0})
-    trials = {t.number: t for t in s._ot_study.get_trials()}
+    trials = {t.number: t for t in s.study.get_trials()}
     assert trials[0].state == TrialState.COMPLETE and trials[0].value == pytest.approx(0.9)
     assert trials[1].state == TrialState.PRUNED, "ASHA-stopped is pruned, not complete"
     assert trials[2].state == TrialState.COMPLETE and trials[2].value == 0.0, "diverged is the worst value"
@@ -112,7 +112,7 @@ def test_searcher_hands_out_the_baseline_once_first_without_an_optuna_trial():
     assert all(c[names.REGULARIZER] == names.L2 for c in configs[1:])
     s.on_trial_result("t0", {names.OBJECTIVE: 0.9, "training_iteration": 1})
     s.on_trial_complete("t0", {names.OBJECTIVE: 0.9, names.FINISHED: 1.0})
-    assert len(s._ot_study.get_trials()) == 3, "the baseline is not an Optuna trial"
+    assert len(s.study.get_trials()) == 3, "the baseline is not an Optuna trial"
     assert s.suggest("t0") == {names.REGULARIZER: names.NONE}, "a retried baseline stays the baseline"
 
 
@@ -129,7 +129,7 @@ def test_duplicate_proposals_add_no_phantom_results_to_the_study():
     second = s.suggest("b")  # the two enqueued twins are proposed, dropped, then TPE proposes afresh
     s.on_trial_complete("b", {names.OBJECTIVE: 0.8, names.FINISHED: 1.0})
     assert first == point and second != point
-    trials = s._ot_study.get_trials()
+    trials = s.study.get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert [t.value for t in complete] == [0.9, 0.8], "one COMPLETE per trial that really ran"
     dropped = [t for t in trials if t.state == TrialState.FAIL]
@@ -153,12 +153,12 @@ def test_no_two_trials_that_count_share_a_config_and_a_failed_trials_config_may_
     s = _searcher(with_baseline=False, points=[dict(point)], regularizers=[names.L2], placements=[names.ACTIVITY])
     assert s.suggest("a") == point
     s.on_trial_complete("a", None, error=True)  # errored: told FAIL, so it is nobody's twin
-    s._ot_study.enqueue_trial(dict(point))
+    s.study.enqueue_trial(dict(point))
     assert s.suggest("b") == point, "the config of a failed trial is proposed again"
     for i in range(40):
         s.suggest(f"t{i}")
         s.on_trial_complete(f"t{i}", {names.OBJECTIVE: 0.5, names.FINISHED: 1.0})
-    counted = [t.params for t in s._ot_study.get_trials() if t.state != TrialState.FAIL]
+    counted = [t.params for t in s.study.get_trials() if t.state != TrialState.FAIL]
     keys = [tuple(sorted(p.items())) for p in counted]
     assert len(keys) == len(set(keys)) == 42 - 1
 
@@ -197,12 +197,12 @@ def test_a_multi_objective_searcher_tells_both_objectives_and_the_same_end_state
     s.on_trial_complete("t10", {names.VAL_ACCURACY: 0.3, names.SPARSITY: 0.9, names.FINISHED: 0.0})
     s.on_trial_complete("t11", {names.VAL_ACCURACY: 0.1, names.SPARSITY: 0.0, names.FINISHED: 1.0,
                                 names.DIVERGED: 1.0})
-    assert len(s._ot_study.directions) == 2
-    trials = {t.number: t for t in s._ot_study.get_trials()}
+    assert len(s.study.directions) == 2
+    trials = {t.number: t for t in s.study.get_trials()}
     assert trials[3].values == pytest.approx([0.53, 0.47])
     assert trials[10].state == TrialState.PRUNED and trials[10].values is None
     assert trials[11].values == [0.0, 0.0]
-    assert len(s._ot_study.best_trials) == 10, "every completed trial trades accuracy for sparsity"
+    assert len(s.study.best_trials) == 10, "every completed trial trades accuracy for sparsity"
     assert s.suggest("t12")[names.REGULARIZER] in (names.L1, names.L2, names.ELASTIC_NET), "TPE proposes on"
 
 
@@ -254,7 +254,7 @@ def test_a_collapsed_l1_trial_enqueues_the_same_penalty_below_a_third_of_its_lam
     s.on_trial_complete("d", collapsed)
     assert s.suggest("e") == {**l1, names.LAMBDA: pytest.approx(0.01 / COLLAPSE_DESCENT ** 2)}
     s.on_trial_complete("e", {names.VAL_ACCURACY: 0.9, names.REMOVABLE: 0.4, names.FINISHED: 1.0})
-    waiting = [t for t in s._ot_study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
+    waiting = [t for t in s.study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
     assert waiting == [], "a trial that did not collapse enqueues nothing"
 
     off = searcher(0.0)

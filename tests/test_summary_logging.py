@@ -10,7 +10,8 @@ import pytest
 from sweep.config.schema import SweepConfig
 from sweep.report.write import SweepOutcome
 from sweep.tracking.finish import log_summary as _log_summary
-from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter, start_record
+from sweep.tracking.records import TrackingInfo, start_record
+from sweep.tracking.trial_runs import TrialRunWriter
 from trainables import names
 from trainables.errors import SummaryNotLogged
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter, end_record, epoch_record, start_record
+from sweep.tracking.records import TrackingInfo, end_record, epoch_record, start_record
+from sweep.tracking.trial_runs import TrialRunWriter
 from trainables import names
 
 PARAMS = {names.REGULARIZER: names.L2, names.PLACEMENT: names.KERNEL, names.LAMBDA: 0.01, "epochs": 3}
@@ -363,7 +364,7 @@ def test_logging_a_model_keeps_stdout_and_draws_no_progress_bar(store, digits, t
                                                                        original(cls, *a, **k))[1]))
     capfd.readouterr()
     console = sys.stdout
-    writer._log_model(run_id, tune.Checkpoint.from_directory(str(saved)))
+    writer.runs._log_model(run_id, tune.Checkpoint.from_directory(str(saved)))
     assert seen == [console], "the console's stdout stays in place while a model is logged"
     out = capfd.readouterr().out
     assert "━" not in out and "/step" not in out, out
@@ -375,7 +376,8 @@ def test_undelivered_records_are_kept_as_private_json_lines_not_a_pickle(tmp_pat
 
     from ray import tune
 
-    from sweep.tracking.trial_runs import Record, TrialRunWriter, record_from_json, record_to_json
+    from sweep.tracking.records import Record, record_from_json, record_to_json
+    from sweep.tracking.trial_runs import TrialRunWriter
 
     ckpt_dir = tmp_path / "ckpt"
     ckpt_dir.mkdir()

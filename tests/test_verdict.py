@@ -25,7 +25,7 @@ def _cfg(reg: str, placement: str, lam: float) -> dict:
 def _runs(config: dict, vals: list[float], tests: list[float], state: str = names.STATE_COMPLETED) -> list[TrialRecord]:
     """One search trial (seed 0) and confirmation runs (seeds 1, 2, ...) of one config."""
     out = []
-    for seed, (val, test) in enumerate(zip(vals, tests)):
+    for seed, (val, test) in enumerate(zip(vals, tests, strict=True)):
         metrics = {names.VAL_ACCURACY: val, names.TEST_ACCURACY: test, names.EPOCH: 25, names.SPARSITY: 0.1,
                    names.FINISHED: 1.0, names.COLLAPSED: float(state == names.STATE_COLLAPSED),
                    names.DIVERGED: float(state == names.STATE_DIVERGED)}

@@ -22,7 +22,7 @@ import numpy as np
 
 from trainables import names
 from trainables.metrics.collapse import chance_ceiling, is_collapsed
-from trainables.data.types import Dataset
+from trainables.data.types import model_input, Dataset
 from trainables.model.source import ModelSource
 from trainables.metrics.pruning import pruning_metrics
 from trainables.metrics.removable import removable_fraction
@@ -258,11 +258,6 @@ def _epoch_metrics(model: Any, history: dict[str, list[float]], val_ds: Any, epo
         val_loss, val_acc = model.evaluate(val_ds, verbose=0)
         metrics[names.VAL_LOSS], metrics[names.VAL_ACCURACY] = float(val_loss), float(val_acc)
     return metrics
-
-
-def model_input(data: Dataset, x: np.ndarray) -> np.ndarray:
-    """Arrays as the model sees them: built-in images scaled to [0, 1], user data as given."""
-    return x.astype(np.float32) / 255.0 if data.pixels else x
 
 
 def _pipeline(tf: Any, x: np.ndarray, y: np.ndarray, settings: TrainSettings, shuffle: bool,

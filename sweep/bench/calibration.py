@@ -55,7 +55,7 @@ def _final(data: Any, config: dict[str, Any], epochs: int, seed: int, history: l
 
 def bench_calibration(args: argparse.Namespace) -> int:
     """The A/A rate of the verdict's sequential confirmation on real digits trials, and its power."""
-    from sweep.confirm.sequential import Plan, look_confidence
+    from sweep.stats.sequential import Plan, look_confidence
     from trainables.data.load import load_dataset
     from trainables.data.types import DataSpec
 
@@ -116,7 +116,7 @@ def _replay(base: dict[int, float], candidate: dict[int, float], looks: tuple[in
             resamples: int, rng: np.random.Generator) -> tuple[float, float]:
     """The verdict's confirmation replayed on ``resamples`` random orders of the seeds: the rate of
     "helped", and the paired seeds used on average (the looks stop once the interval decides)."""
-    from sweep.report.paired import paired_difference
+    from sweep.stats.paired import paired_difference
 
     looks = tuple(n for n in looks if n <= len(base)) or (len(base),)  # no look past the seeds trained
     helped = used = 0

@@ -17,11 +17,13 @@ import random
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
-def suggestion_times(trials: int, block: int, seed: int = 0) -> list[tuple[int, float]]:
-    """(trials so far, median ms per suggestion over the last 200 of the block) at the end of each block."""
+def suggestion_times(trials: int, block: int, seed: int = 0, clock: Callable[[], float] = time.perf_counter
+                     ) -> tuple[list[tuple[int, float]], Any]:
+    """(trials so far, median ms per suggestion over the last 200 of the block) at the end of each block,
+    and the study the suggestions went into."""
     import optuna
 
     from sweep.config.schema import SearchConfig
@@ -34,21 +36,21 @@ def suggestion_times(trials: int, block: int, seed: int = 0) -> list[tuple[int, 
     times: list[float] = []
     rows = []
     for n in range(1, trials + 1):
-        start = time.perf_counter()
+        start = clock()
         trial = study.ask()
         space(trial)
         if rng.random() < 0.7:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, rng.random())
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
         if n % block == 0:
             rows.append((n, round(1000 * statistics.median(times[-min(200, block):]), 1)))
-    return rows
+    return rows, study
 
 
 def bench_suggest(args: argparse.Namespace) -> int:
-    rows = suggestion_times(args.trials, args.block)
+    rows, _ = suggestion_times(args.trials, args.block)
     for n, ms in rows:
         print(f"{n:>7} trials: {ms} ms per suggestion")
     out = Path(args.out)

@@ -35,7 +35,7 @@ _INTERNAL_NAME_RE = re.compile(r"-confirm(-\d+)?$")
 class SearchConfig:
     """The search space and the searcher."""
 
-    num_samples: int = 32
+    num_samples: int = 16
     """How many trials Optuna proposes."""
     regularizers: List[Regularizer] = field(default_factory=lambda: list(Regularizer))
     """Regularizers to compare: any of none, l1, l2, elastic_net. The none baseline is measured once

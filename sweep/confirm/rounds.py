@@ -19,7 +19,8 @@ from sweep.report import summary
 
 from sweep.search import tuner
 from sweep.config.schema import SearchConfig, SweepConfig
-from sweep.confirm.sequential import Plan, Race, look_confidence
+from sweep.confirm.sequential import Race
+from sweep.stats.sequential import Plan, look_confidence
 from trainables import names
 
 

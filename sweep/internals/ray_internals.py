@@ -80,3 +80,15 @@ def release_metric_windows(trial: Any) -> None:
     """Drop an ended trial's last-n windows; its ``metric_analysis`` (max, min, avg, last, last-n
     averages) stays. Only for a trial that gets no more results: Tune extends the windows on each."""
     trial.run_metadata.metric_n_steps = {}  # the setter also drops Tune's cached JSON of the old value
+
+
+# **ASHA's rungs.** The report draws the rungs on the learning curves where ASHA compares trials; Ray
+# has no public list of them, so ``sweep.report.html_report.asha_rungs`` computes them as Ray does, and
+# this reads Ray's own to pin that the two agree.
+#: The private attributes of ``ray.tune.schedulers.AsyncHyperBandScheduler`` and its bracket read below.
+ASHA_RUNG_ATTRS = ("_brackets", "_rungs")
+
+
+def asha_rung_milestones(scheduler: Any) -> list[int]:
+    """The epochs at which the first bracket of an ``ASHAScheduler`` compares trials, ascending."""
+    return sorted(int(milestone) for milestone, _ in scheduler._brackets[0]._rungs)

@@ -18,7 +18,7 @@ from sweep.report.l1_claim import render as render_l1
 from sweep.report.pareto import ParetoAnswer, pareto_answer
 from sweep.report.pareto import render as render_pareto
 from sweep.report.verdict import Verdict, make_verdict
-from sweep.runtime.console import describe
+from sweep.common.labels import describe
 from sweep.search.priors import DataProfile, rule_outcome
 from trainables import names
 from trainables.choices import Scheduler

@@ -16,7 +16,7 @@ import pandas as pd
 
 from sweep.report.pareto import sparsity_axis
 from sweep.report.plots import pruning_points
-from sweep.report.ranking import config_label
+from sweep.common.labels import config_label
 from trainables import names
 
 REPORT_HTML = "report.html"

@@ -4,7 +4,7 @@ One trial is one draw: on a validation split of a few hundred examples, two conf
 one example cannot be told apart. So the summary groups the completed trials of each config (the
 search trial and its confirmation runs) and ranks configs by their mean. Two configs are equal unless
 the best is ahead beyond noise: where they share two or more confirmation seeds, unless the paired
-t interval of their validation differences (``sweep.report.paired``) lies above 0; where they do not (one
+t interval of their validation differences (``sweep.stats.paired``) lies above 0; where they do not (one
 seed each, before confirmation), unless the gap exceeds ``NOISE_Z`` binomial standard errors of the
 split, a rough floor that knows nothing of seed-to-seed noise. Among configs equal to the best, the
 simplest wins: no regularization first, then the smallest λ (the tuning playbook's preference for
@@ -19,7 +19,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from sweep.report.paired import paired_difference
+from sweep.common.labels import config_label
+from sweep.stats.binomial import binomial_sd
+from sweep.stats.paired import paired_difference
 from trainables import names
 
 #: Binomial standard errors a gap between one-seed configs must exceed to count as real (the rough
@@ -31,26 +33,6 @@ DEFAULT_CONFIDENCE = 0.95
 CONFIG_KEYS = (names.REGULARIZER, names.PLACEMENT, names.LAMBDA, names.L1_RATIO)
 #: Columns of the per-config table, in display order.
 STATS_COLUMNS = (*CONFIG_KEYS, "n_seeds", "val_mean", "val_sd", "test_mean", "test_sd", names.SPARSITY)
-
-
-def config_label(row: Any) -> str:
-    """A short human name: ``L2 on activity, λ=0.01`` or ``no regularization``."""
-    reg = row[names.REGULARIZER]
-    if reg == names.NONE:
-        return "no regularization"
-    label = f"{regularizer_name(reg)} on {str(row[names.PLACEMENT]).replace('_', ' and ')}, λ={float(row[names.LAMBDA]):.2g}"
-    ratio = row.get(names.L1_RATIO)
-    if reg == names.ELASTIC_NET and ratio is not None and not pd.isna(ratio):
-        label += f", l1_ratio={float(ratio):.2f}"
-    return label
-
-
-_REG_NAMES = {names.L1: "L1", names.L2: "L2", names.ELASTIC_NET: "elastic net"}
-
-
-def regularizer_name(reg: str) -> str:
-    """How people write a regularizer: L1, L2, elastic net."""
-    return _REG_NAMES.get(reg, reg)
 
 
 def _key(value: Any) -> str:
@@ -104,12 +86,6 @@ def config_stats(table: pd.DataFrame) -> pd.DataFrame:
 
 def _sd(values: pd.Series) -> float:
     return float(values.std(ddof=1)) if len(values) >= 2 else float("nan")
-
-
-def binomial_sd(accuracy: float, n_examples: int) -> float:
-    """The spread of an accuracy measured on ``n_examples`` examples: the noise floor of one seed."""
-    p = min(max(accuracy, 0.0), 1.0)
-    return math.sqrt(max(p * (1.0 - p), 1e-6) / max(1, n_examples))
 
 
 def diff_se(a: Any, b: Any, metric: str, n_examples: int) -> float:

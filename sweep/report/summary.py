@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Optional
 import pandas as pd
 
 from sweep.config.schema import SearchConfig
-from sweep.search.states import end_state
+from sweep.common.states import end_state
 from trainables import names
 from trainables.metrics.pruning import PRUNE_THRESHOLDS
 

@@ -3,7 +3,7 @@
 It names the recommended regularizer, where and how strong, and its gain over no regularization in
 percentage points of test accuracy: the mean of the per-seed differences over the confirmation seeds
 both were trained with (the search trial's own seed excluded), with Student's t interval at
-``search.confidence`` (``sweep.report.paired``). A penalty "helped" only when that whole interval lies above
+``search.confidence`` (``sweep.stats.paired``). A penalty "helped" only when that whole interval lies above
 0, a one-sided test at level (1 + confidence) / 2. With fewer than two paired seeds no interval is
 given and nothing is called better. Caveats follow: a gain within noise, a best λ on the edge of the
 range, a regularizer with too few finished trials to judge, and penalties that collapsed or diverged
@@ -18,8 +18,9 @@ from typing import Any, Mapping, Optional
 import pandas as pd
 
 from sweep.config.schema import SearchConfig
-from sweep.report.paired import PairedDifference, paired_difference
-from sweep.report.ranking import config_label, regularizer_name, seed_values
+from sweep.stats.paired import PairedDifference, paired_difference
+from sweep.common.labels import config_label, regularizer_name
+from sweep.report.ranking import seed_values
 from sweep.report.summary import lambda_edge_note
 from trainables import names
 

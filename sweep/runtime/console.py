@@ -17,11 +17,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import pandas as pd
 from ray.tune import Callback
 
-from sweep.report.ranking import config_label
-from sweep.search.states import end_state
+from sweep.common.labels import describe
+from sweep.common.states import end_state
 from trainables import names
 from trainables.tf_runtime import QUIET_ENV
 
@@ -31,14 +30,6 @@ MAX_ROWS = 14
 TUNE_LOG = "ray-tune.log"
 
 _BOARDS: dict[str, "Board"] = {}
-
-
-def describe(config: Any) -> str:
-    """A trial's config in words, as the per-config table names it (``ranking.config_label``), with
-    the weight seed of a confirmation run: ``L2 on activity, λ=0.01 (seed 1)``."""
-    seed = config.get(names.SEED)
-    text = config_label(config)
-    return text if seed is None or pd.isna(seed) else f"{text} (seed {int(seed)})"
 
 
 @dataclass
@@ -215,8 +206,3 @@ def _float(value: Any) -> Optional[float]:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
-
-
-def say(text: str) -> None:
-    """One line of the launcher's own output, marked as regsweep's."""
-    print(f"regsweep: {text}", flush=True)

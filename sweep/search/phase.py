@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from sweep.config.schema import SweepConfig
-from sweep.runtime.console import say
+from sweep.common.say import say
 from sweep.search import tuner
 from sweep.search.priors import DataProfile, prior_points
 from sweep.search.space import start_points

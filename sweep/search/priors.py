@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from sweep.report.ranking import regularizer_name
+from sweep.common.labels import regularizer_name
 from trainables import names
 
 #: Rows and features the correlation is computed on at most (seeded sample).

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from sweep.internals.ray_internals import uncount_stop
+from sweep.stats.binomial import binomial_se
 
 #: The time axis of the rungs: one Tune result per epoch.
 TIME_ATTR = "training_iteration"
@@ -34,8 +35,7 @@ def keeps_pace(value: float, baseline: Optional[float], val_examples: int, spare
     the same epoch, or above it. False without a baseline value, a validation size or a margin."""
     if baseline is None or val_examples <= 0 or spare_within_se <= 0 or not math.isfinite(value):
         return False
-    p = min(max(baseline, 0.0), 1.0)
-    return value >= baseline - spare_within_se * math.sqrt(p * (1.0 - p) / val_examples)
+    return value >= baseline - spare_within_se * binomial_se(baseline, val_examples)
 
 
 class BaselineAwareASHA(ASHAScheduler):

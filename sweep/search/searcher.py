@@ -36,7 +36,7 @@ from typing import Any, Dict, Optional
 from ray.tune.search.optuna import OptunaSearch
 
 from sweep.internals.ray_internals import optuna_study, optuna_trials, told_trials
-from sweep.search.states import end_state
+from sweep.common.states import end_state
 from trainables import names
 
 #: What Optuna is told for a diverged or collapsed trial, per objective mode.
@@ -81,6 +81,11 @@ class PruneAwareOptunaSearch(OptunaSearch):
         self._ended: set[str] = set()
         self._errored: dict[str, int] = {}
         """Trial id -> Optuna trial number of an errored trial (told FAIL) that Ray may run again."""
+
+    @property
+    def study(self) -> Any:
+        """The Optuna study this searcher asks and tells (what the report rebuilds and tests read)."""
+        return optuna_study(self)
 
     def committed_epochs(self) -> int:
         """What the handed-out trials may train at most: a running one its full budget, an ended one

@@ -8,9 +8,10 @@ from typing import Any, Optional
 
 from sweep.config.schema import SweepConfig
 from sweep.report.write import SweepOutcome
-from sweep.runtime.console import say
+from sweep.common.say import say
 from sweep.tracking import store as tracking
-from sweep.tracking.trial_runs import TrackingInfo, TrialRunWriter
+from sweep.tracking.records import TrackingInfo
+from sweep.tracking.trial_runs import TrialRunWriter
 from sweep.tracking.tune_callback import unregister
 from trainables import names
 from trainables.errors import SummaryNotLogged

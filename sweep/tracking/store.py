@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from sweep.config.schema import SweepConfig
-from sweep.runtime.console import say
+from sweep.common.say import say
 from sweep.tracking import lease
 from sweep.tracking.retry import call_with_retry
-from sweep.tracking.trial_runs import TrackingInfo
+from sweep.tracking.records import TrackingInfo
 from trainables import names
 from trainables.data.types import Dataset
 from trainables.errors import ConfigError, UserError

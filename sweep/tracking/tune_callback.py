@@ -12,8 +12,9 @@ from typing import Any, Optional
 
 from ray.tune import Callback
 
-from sweep.report.ranking import config_label
-from sweep.tracking.trial_runs import Record, TrialRunWriter, end_record, epoch_record, start_record
+from sweep.common.labels import config_label
+from sweep.tracking.records import Record, end_record, epoch_record, start_record
+from sweep.tracking.trial_runs import TrialRunWriter
 from trainables import names
 from trainables.model.source import ModelSource
 from trainables.settings import TrainSettings

@@ -67,6 +67,11 @@ class Dataset:
         }
 
 
+def model_input(data: Dataset, x: np.ndarray) -> np.ndarray:
+    """Arrays as the model sees them: built-in images scaled to [0, 1], user data as given."""
+    return x.astype(np.float32) / 255.0 if data.pixels else x
+
+
 def split_validation(
     x: np.ndarray, y: np.ndarray, val_split: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

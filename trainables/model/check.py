@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from trainables.data.types import Dataset
+from trainables.data.types import Dataset, model_input
 from trainables.errors import ConfigError, DataError
 from trainables.model.seed_cnn import REGULARIZED_LAYERS
 from trainables.model.source import LayerTable, ModelSource, is_user_compiled, placeholder_maker
@@ -63,7 +63,6 @@ def check_model(source: ModelSource, data: Dataset, seed: int = 0) -> ModelRepor
     driver_tensorflow()
     import keras
 
-    from trainables.trainable import model_input
 
     keras.utils.set_random_seed(seed)
     shape = tuple(data.x_train.shape[1:])

@@ -10,6 +10,8 @@ restored Tuner keeps the values it started with, so a resume that changes them i
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import asdict
 from typing import Any, Mapping, Optional
 
@@ -35,27 +37,38 @@ def results_fingerprint(cfg: SweepConfig) -> dict[str, Any]:
     return flat
 
 
-#: Keys added after sweeps were already saved, with the value those sweeps had.
-ADDED_LATER: dict[str, Any] = {"model": "seed_cnn", "regularize.include": [], "regularize.exclude": [],
-                               "data.path": None, "data.loader": None,
-                               # sequential confirmation: a sweep saved before it resumes under its defaults
-                               "search.confirm_max_seeds": 6, "search.budget_epochs": None,
-                               # multi-objective early stopping and the removable fraction: they change
-                               # nothing in a single-objective sweep, and a restored Tuner keeps its scheduler
-                               "scheduler.multi_objective": True, "search.collapse_descent": 5.0,
-                               "train.removable_tolerance": 0.01, "train.removable_every_epoch": False,
-                               "search.sampler": "tpe",
-                               # sparing late bloomers: a restored Tuner keeps the scheduler it was saved with
-                               "scheduler.spare_within_se": 1.0}
+#: Keys added after sweeps were already saved. Each came in with its present default as the behaviour
+#: those sweeps had, so a saved sweep that lacks one counts with the schema's default (``added_later``):
+#: the YAML and the schema agree on every default (tests/test_configs.py), so there is one source. A new
+#: default for one of these keys is also how such an old sweep resumes.
+ADDED_LATER_KEYS: tuple[str, ...] = (
+    "model", "regularize.include", "regularize.exclude", "data.path", "data.loader",
+    # sequential confirmation: a sweep saved before it resumes under its defaults
+    "search.confirm_max_seeds", "search.budget_epochs",
+    # multi-objective early stopping and the removable fraction: they change nothing in a
+    # single-objective sweep, and a restored Tuner keeps its scheduler
+    "scheduler.multi_objective", "search.collapse_descent", "train.removable_tolerance",
+    "train.removable_every_epoch", "search.sampler",
+    # sparing late bloomers: a restored Tuner keeps the scheduler it was saved with
+    "scheduler.spare_within_se",
+)
+
+
+@functools.cache
+def added_later() -> dict[str, Any]:
+    """Each of ``ADDED_LATER_KEYS`` with the value a sweep saved before it had: the schema's default,
+    as the fingerprint file holds it (JSON)."""
+    defaults = json.loads(json.dumps(results_fingerprint(SweepConfig())))
+    return {key: defaults[key] for key in ADDED_LATER_KEYS}
 
 
 def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:
     """The first dotted key whose value differs (or that only one side has), else None. A key the
-    saved sweep predates counts with the value it had then (``ADDED_LATER``)."""
+    saved sweep predates counts with the value it had then (``added_later``)."""
     for key in sorted(set(saved) | set(current)):
         if key in KEPT_BY_RAY and key not in saved:  # a sweep saved before they were recorded
             continue
-        if saved.get(key, ADDED_LATER.get(key)) != current.get(key):
+        if saved.get(key, added_later().get(key)) != current.get(key):
             return key
     return None
 

@@ -30,7 +30,7 @@ from sweep.common.say import say
 from sweep.runtime.console import TUNE_LOG, ConsoleView, close_board, open_board
 from sweep.runtime.interrupt import interrupt_guard
 from sweep.runtime.timings import (DATA_READY, FINISHED, MLFLOW_READY, RAY_READY, SUMMARY_WRITTEN, TRIALS_DONE,
-                                   Timeline, TimingRecorder, close_timeline, open_timeline)
+                                   TIMINGS_FILE, Timeline, TimingRecorder, close_timeline, open_timeline)
 from sweep.search import tuner
 from sweep.search.phase import budget_note, grid_size, search_tuner
 from sweep.session import LOG_DIR, SPACE_FILE, Inputs
@@ -182,9 +182,10 @@ def _view_line(cfg: SweepConfig, url: Optional[str], verb: str) -> str:
 
 def _closing_lines(cfg: SweepConfig, name: str, timeline: Timeline, n_runs: int, info: TrackingInfo,
                    uri: str, view_url: Optional[str]) -> None:
-    say(f"time: {timeline.line()} (outputs/{name}/timings.json)")
+    out_dir = Path(cfg.output_dir) / name
+    say(f"time: {timeline.line()} ({out_dir / TIMINGS_FILE})")
     if not cfg.console.verbose:
         say(f"logs: the workers' output is in Ray's session logs (/tmp/ray/session_latest/logs on each node), "
-            f"the launcher's TensorFlow start-up in outputs/{name}/{LOG_DIR}/; --verbose shows Ray's full output")
+            f"the launcher's TensorFlow start-up in {out_dir / LOG_DIR}/; --verbose shows Ray's full output")
     say(f"mlflow: {n_runs} child runs under parent run {info.parent_run_id} at {uri}")
     say(_view_line(cfg, view_url, "compare"))

@@ -45,3 +45,11 @@ def ray_local():
     ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}})
     yield ray
     ray.shutdown()
+
+
+pytest_plugins = ["tests.shared_sweeps"]
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """A test that resumes a shared sweep (``tests/shared_sweeps.py``) runs after every test that reads it."""
+    items.sort(key=lambda item: item.get_closest_marker("resumes_shared_sweep") is not None)

@@ -134,14 +134,36 @@ def test_bad_override_is_a_config_error_naming_the_key(overrides, key, phrase):
     assert err.value.key == key and phrase in str(err.value)
 
 
-@pytest.mark.parametrize("overrides, key, phrase", BAD)
-def test_cli_prints_one_line_and_exits_2_without_starting_anything(overrides, key, phrase, tmp_path):
-    proc = launch(tmp_path, *overrides, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+def _one_line_exit_2(code: int, stderr: str, key: str, phrase: str, where) -> None:
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert lines[0].startswith(f"regsweep: error: {key}:") and phrase in lines[0] and "Fix:" in lines[0]
-    assert not (tmp_path / "ray_results").exists() and not (tmp_path / "outputs").exists()
+    assert not (where / "ray_results").exists() and not (where / "outputs").exists()
+
+
+@pytest.mark.parametrize("overrides, key, phrase", BAD)
+def test_the_cli_prints_one_line_and_exits_2_without_starting_anything(overrides, key, phrase, tmp_path,
+                                                                       monkeypatch, capsys):
+    """The launcher's own ``main``, in this process: the same parse, composition and error line as
+    ``python -m sweep.launch`` (the subprocess test below runs a few of them as a user does)."""
+    from sweep.launch import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(list(overrides))
+    _one_line_exit_2(code, capsys.readouterr().err, key, phrase, tmp_path)
+
+
+#: One of each way a bad override is caught: Hydra's key check, a type conversion, a group option,
+#: the schema's range checks.
+THROUGH_A_PROCESS = [b for b in BAD if b[0] in (["search.nope=1"], ["train.epochs=many"], ["data=mnist"],
+                                                ["search.lambda_low=0.1", "search.lambda_high=0.01"])]
+
+
+@pytest.mark.parametrize("overrides, key, phrase", THROUGH_A_PROCESS)
+def test_python_m_sweep_launch_prints_one_line_and_exits_2(overrides, key, phrase, tmp_path):
+    proc = launch(tmp_path, *overrides, timeout=120)
+    _one_line_exit_2(proc.returncode, proc.stderr, key, phrase, tmp_path)
 
 
 def test_the_gp_sampler_without_torch_is_one_line_naming_the_extra(monkeypatch):

@@ -11,47 +11,48 @@ import subprocess
 import sys
 import urllib.request
 
-from tests.conftest import REPO
+import pandas as pd
+
 from tests.servers import free_port, wait_healthy
+from tests.shared_sweeps import LOCAL_CONFIRM_RUNS, LOCAL_SEARCH_TRIALS
 from trainables import names
 
 
-def test_local_store_takes_four_concurrent_trials_and_mlflow_ui_shows_them(tmp_path):
+def test_local_store_takes_four_concurrent_trials_and_mlflow_ui_shows_them(local_sweep):
+    """The session's shared local sweep (``tests/shared_sweeps.py``): 4 search trials at half a CPU each,
+    at once, then a confirmation round, its outputs in an ``output_dir`` outside the working directory."""
     from mlflow.tracking import MlflowClient
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    elsewhere = tmp_path / "elsewhere"
-    proc = subprocess.run(
-        [sys.executable, "-m", "sweep.launch", "data=digits", "search.num_samples=4", "train.epochs=1",
-         "train.batch_size=64", "scheduler=fifo", "cluster.cpus_per_trial=0.5",
-         "search.max_concurrent_trials=4", "search.confirm_seeds=0", "name=four", f"output_dir={elsewhere}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    root, proc = local_sweep.root, local_sweep.proc
     for text in (proc.stdout, proc.stderr):
         assert "database is locked" not in text
     assert "mlflow ui" in proc.stdout, "the launcher tells how to open the UI"
     # regression: the embedded server wrote its log and lock to ./outputs whatever output_dir said
-    assert (elsewhere / "four" / "results.csv").exists() and not (tmp_path / "outputs").exists()
+    assert (local_sweep.out_dir / "results.csv").exists() and not (root / "outputs").exists()
     # the store is where a plain `mlflow ui` in this directory looks: ./mlflow.db, artifacts beside it
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=local_sweep.store_uri)
     exp = client.get_experiment_by_name("regsweep")
     runs = client.search_runs([exp.experiment_id])
     children = [r for r in runs if r.data.tags.get(names.TAG_PARENT_RUN)]
-    assert len(children) == 4 and len(runs) == 5
+    total = LOCAL_SEARCH_TRIALS + LOCAL_CONFIRM_RUNS
+    assert len(children) == total and len(runs) == total + 1
     assert all(c.data.tags[names.TAG_STATE] == names.STATE_COMPLETED for c in children)
-    spans = sorted((c.info.start_time, c.info.end_time) for c in children)
+    table = pd.read_csv(local_sweep.out_dir / "results.csv", dtype={names.COL_TRIAL: str})
+    search_ids = set(table.loc[table[names.COL_PHASE] == names.PHASE_SEARCH, names.COL_TRIAL])
+    search = [c for c in children if c.data.tags[names.TAG_TRIAL_ID] in search_ids]
+    assert len(search) == LOCAL_SEARCH_TRIALS
+    spans = sorted((c.info.start_time, c.info.end_time) for c in search)
     overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
     assert overlap >= 3, f"trials should have run concurrently, got at most {overlap} at once"
-    assert (tmp_path / "mlartifacts").is_dir()
+    assert (root / "mlartifacts").is_dir()
     # what the launcher and its local Ray made is its user's alone: files 0600, folders 0700
-    made = list(tmp_path.rglob("*"))  # outputs, mlflow.db, mlartifacts/, ray_results/, the lock
+    made = list(root.rglob("*"))  # outputs, mlflow.db, mlartifacts/, ray_results/, the lock
     shared = [f"{p} {stat.filemode(p.stat().st_mode)}" for p in made
               if not p.is_symlink() and p.stat().st_mode & 0o077]
     assert len(made) > 20 and not shared, shared[:10]
 
     port = free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--port", str(port)], cwd=tmp_path,
+    ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--port", str(port)], cwd=root,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         uri = f"http://127.0.0.1:{port}"
@@ -61,7 +62,7 @@ def test_local_store_takes_four_concurrent_trials_and_mlflow_ui_shows_them(tmp_p
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as resp:
             seen = json.load(resp)["runs"]
-        assert len(seen) == 5, "mlflow ui, started with its defaults in this directory, shows the sweep"
+        assert len(seen) == total + 1, "mlflow ui, started with its defaults in this directory, shows the sweep"
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)

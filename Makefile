@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # docker.io, docker-compose, debootstrap: the compose suite (the test starts its own engine).
 DEBIAN_PACKAGES := ca-certificates chromium docker.io docker-compose debootstrap
 
-.PHONY: setup test test-slow test-docker bench-overhead
+.PHONY: setup test test-slow test-docker test-bench bench-overhead
 
 setup:
 	@if command -v apt-get >/dev/null 2>&1; then \
@@ -26,6 +26,9 @@ test-slow:
 
 test-docker:
 	$(PYTHON) -m pytest -m docker
+
+test-bench:
+	$(PYTHON) -m pytest -m bench
 
 bench-overhead:
 	$(PYTHON) -m sweep.bench overhead

@@ -19,8 +19,7 @@ from sweep.config.schema import SweepConfig
 from sweep.search.space import L1_RATIO_MEANING, RegularizationSpace
 
 #: Keys that may change on resume (they do not change results).
-MAY_CHANGE = {"train.threads", "train.checkpoint_every", "data.matlab_zip", "data.url", "data.download",
-              "search.confidence"}
+MAY_CHANGE = {"train.threads", "train.checkpoint_every", "data.matlab_zip", "data.url", "data.download"}
 #: Keys that Ray's restored Tuner keeps from the start (its saved TuneConfig): a resume cannot change them.
 KEPT_BY_RAY = {"search.num_samples", "search.max_concurrent_trials"}
 
@@ -51,6 +50,8 @@ ADDED_LATER_KEYS: tuple[str, ...] = (
     "train.removable_every_epoch", "search.sampler",
     # sparing late bloomers: a restored Tuner keeps the scheduler it was saved with
     "scheduler.spare_within_se",
+    # once allowed to change on resume, though it sets the level of every look of confirmation
+    "search.confidence",
 )
 
 

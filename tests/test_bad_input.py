@@ -121,6 +121,8 @@ TRACEBACKS_BEFORE = [
     (["search.seed=-1"], "search.seed"),
     (["train.seed=4294967295"], "train.seed"),  # its confirmation seeds would pass 2**32 - 1
     (["data.val_split=0.9999"], "data.val_split"),
+    (["data.val_split=0.999"], "data.val_split"),  # one training example: it started a sweep, exit 1
+    (["data.val_split=0.6"], "data.val_split"),    # more held out than trained on
     (["cluster.storage_path=bogus://x"], "cluster.storage_path"),
     (["search.baseline=false", "search.regularizers=[none]"], "search.regularizers"),
 ]

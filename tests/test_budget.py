@@ -53,3 +53,22 @@ def test_the_default_budget_is_the_searchs_cost_without_early_stopping_plus_the_
     assert search_budget(load_config(["search.budget_epochs=300"])) == 300 - 100
     assert budget(load_config(["search.budget_epochs=0"])) == 0 and search_budget(load_config(["search.budget_epochs=0"])) == 0
     assert budget(load_config(["search.budget_epochs=250"])) == 250
+
+
+def test_a_grid_runs_only_what_the_budget_affords_the_baseline_first():
+    """``preset=article data=digits search.budget_epochs=60`` trained all 8 runs, 200 epochs."""
+    from sweep.search.tuner import grid_configs, search_trials
+
+    capped = load_config(["preset=article", "data=digits", "search.budget_epochs=60"])
+    runs = grid_configs(capped)
+    assert len(runs) == 2 and runs[0][names.REGULARIZER] == names.NONE, "60 // 25: the baseline and one point"
+    assert search_trials(capped) == 8 and len(grid_configs(load_config(["preset=article", "data=digits"]))) == 8
+
+
+def test_a_grids_default_budget_counts_its_runs_not_num_samples():
+    from sweep.search.tuner import search_trials
+
+    cfg = load_config(["search.grid=true", "search.article_points=false", "search.num_samples=16", "train.epochs=10",
+                       "search.confirm_seeds=0",
+                       "search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 0.01}]"])
+    assert search_trials(cfg) == 2 and budget(cfg) == 20, "the baseline and one point, not 16 trials"

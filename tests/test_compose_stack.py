@@ -8,6 +8,7 @@ access to the package registries for the image build. Run it with ``python -m py
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 import signal
@@ -28,13 +29,43 @@ from trainables import names
 
 pytestmark = pytest.mark.docker
 
-BASE_IMAGE = "regsweep-base:local"
-IMAGE = "regsweep:local"
 OVERRIDE = REPO / "docker" / "test" / "docker-compose.test.yml"
 N_TRIALS = 4
 UID = 1000  # the image's user, regsweep (docker/Dockerfile)
 PORTS = ("TEST_PG_PORT", "TEST_MLFLOW_PORT", "TEST_RAY_PORT", "TEST_DASHBOARD_PORT", "TEST_CLIENT_PORT",
          "TEST_AGENT_PORT_HEAD", "TEST_AGENT_PORT_1", "TEST_AGENT_PORT_2", "TEST_AGENT_PORT_LAUNCHER")
+
+
+#: What each image is built from. An image is tagged by a hash of its inputs (its base's tag included),
+#: so a run with nothing changed finds every image built and builds none, and a change to any input
+#: builds that image and the ones on top of it.
+BASE_INPUTS = ("docker/test/build-base.sh",)
+IMAGE_INPUTS = ("docker/Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "sweep", "trainables", "conf",
+                "docker/mlflow-auth.ini", "docker/launch-on-cluster.sh", "docker/mlflow-serve.sh", "docker/mlflow-users.py")
+POSTGRES_INPUTS = ("docker/test/Dockerfile.postgres", "docker/test/postgres-entrypoint.sh")
+
+
+def inputs_hash(inputs: tuple[str, ...], *also: str) -> str:
+    """12 hex digits of sha256 over the files under ``inputs`` (paths and bytes, bytecode left out) and ``also``."""
+    digest = hashlib.sha256()
+    for entry in inputs:
+        path = REPO / entry
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+            if path.is_dir() else [path]
+        for f in files:
+            digest.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    for extra in also:
+        digest.update(extra.encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+BASE_IMAGE = f"regsweep-base:{inputs_hash(BASE_INPUTS)}"
+IMAGE = f"regsweep:test-{inputs_hash(IMAGE_INPUTS, BASE_IMAGE)}"
+POSTGRES_IMAGE = f"regsweep-postgres:{inputs_hash(POSTGRES_INPUTS, BASE_IMAGE)}"
+
+
+def have_image(tag: str) -> bool:
+    return sh("docker", "image", "inspect", tag, check=False, timeout=60).returncode == 0
 
 
 def sh(*args: str, env: dict | None = None, timeout: int = 1800, check: bool = True) -> subprocess.CompletedProcess:
@@ -67,16 +98,27 @@ def engine() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def images(engine) -> dict[str, float]:
-    """The debootstrap base and our image on it; returns how long each step took."""
+    """The debootstrap base and our image on it, each built only when no image of its inputs' hash
+    exists; returns how long each step took (0 s: it was there)."""
     took = {}
     start = time.monotonic()
-    sh(str(REPO / "docker" / "test" / "build-base.sh"), BASE_IMAGE)
+    sh(str(REPO / "docker" / "test" / "build-base.sh"), BASE_IMAGE)  # skips an existing tag itself
     took["base image"] = time.monotonic() - start
     start = time.monotonic()
-    sh("docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
-       "-f", "docker/Dockerfile", "-t", IMAGE, ".")
+    if not have_image(IMAGE):
+        sh("docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
+           "-f", "docker/Dockerfile", "-t", IMAGE, ".")
     took["project image"] = time.monotonic() - start
     return took
+
+
+def test_image_tags_follow_their_inputs(tmp_path):
+    """Nothing changed: the same tags (so nothing is built again); a changed input: a new tag for its
+    image and for every image built on it."""
+    assert inputs_hash(IMAGE_INPUTS, BASE_IMAGE) == IMAGE.rsplit("-", 1)[1]
+    assert inputs_hash(BASE_INPUTS) == BASE_IMAGE.split(":")[1]
+    assert inputs_hash(IMAGE_INPUTS, "regsweep-base:other") != IMAGE.rsplit("-", 1)[1], "a new base rebuilds on it"
+    assert inputs_hash(("pyproject.toml",)) != inputs_hash(("README.md",))
 
 
 class Stack:
@@ -94,6 +136,7 @@ class Stack:
             "MLFLOW_LAUNCHER_PASSWORD": "L1-" + secrets.token_hex(12),
             "MLFLOW_SECRET_KEY": secrets.token_hex(24), "RAY_AUTH_TOKEN_FILE": str(token),
             "BASE_IMAGE": BASE_IMAGE, "REGSWEEP_IMAGE": IMAGE, "REGSWEEP_WORKER_IMAGE": IMAGE,
+            "TEST_POSTGRES_IMAGE": POSTGRES_IMAGE,
             "REGSWEEP_OUTPUTS": str(self.outputs), **{p: str(free_port()) for p in PORTS},
         }
         self.project = f"regsweep-test-{secrets.token_hex(3)}"
@@ -142,7 +185,8 @@ class Stack:
 def stack(images, tmp_path_factory) -> Iterator[Stack]:
     st = Stack(tmp_path_factory.mktemp("compose"))
     start = time.monotonic()
-    st.compose("build", "postgres")
+    if not have_image(POSTGRES_IMAGE):
+        st.compose("build", "postgres")
     images["postgres image"] = time.monotonic() - start
     try:
         start = time.monotonic()

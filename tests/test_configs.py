@@ -67,6 +67,18 @@ def test_keys_added_later_take_the_schemas_default_for_old_sweeps():
     assert first_difference(old, changed) == "scheduler.spare_within_se"
 
 
+def test_the_confidence_level_cannot_change_on_resume():
+    """It sets the level of every look of confirmation: a resume with another level would judge the
+    looks already made by one rule and the rest by another (it used to be allowed)."""
+    from sweep.fingerprint import first_difference, results_fingerprint
+
+    saved = json.loads(json.dumps(results_fingerprint(load_config([]))))
+    changed = json.loads(json.dumps(results_fingerprint(load_config(["search.confidence=0.8"]))))
+    assert first_difference(saved, changed) == "search.confidence"
+    before_it_counted = {k: v for k, v in saved.items() if k != "search.confidence"}
+    assert first_difference(before_it_counted, saved) is None, "an older sweep resumes at the default"
+
+
 def test_defaults_reproduce_the_seed_training():
     cfg = load_config([])
     assert (cfg.data.name, cfg.data.val_split) == ("emnist", 0.2)
@@ -124,6 +136,8 @@ BAD = [
     (["data=npz"], "data.path", "data=npz needs the file"),
     (["data.path=x.npz"], "data.path", "only data=npz reads a file"),
     (["regularize.include=[a]", "regularize.exclude=[a]"], "regularize.exclude", "both included and excluded"),
+    # the baseline trains every epoch: it started and overran the cap, exit 0
+    (["train.epochs=25", "search.budget_epochs=10"], "search.budget_epochs", "the baseline alone would overrun it"),
 ]
 
 

@@ -102,77 +102,47 @@ def finish(proc, log: Path, timeout: float = 600) -> str:
 
 
 @pytest.mark.slow
-def test_killed_trial_worker_is_retried_into_its_one_child_run(server, tmp_path):
-    uri, client = server
-    exp, epochs = "fault-trial-kill", 4
+def test_a_killed_trial_worker_and_a_server_outage_mid_sweep_lose_nothing(tmp_path):
+    """One sweep, two faults. A trial worker is SIGKILLed at its first epoch: Ray retries the trial into
+    the same child run (attempt 2). Then the tracking server stops for 6 s while trials train: the
+    driver's one writer holds the records and sends them when it is back, every epoch exactly once."""
+    from mlflow.tracking import MlflowClient
+
+    exp, epochs = "fault-worker-and-outage", 4
+    port, root = free_port(), tmp_path / "mlflow"
+    uri = f"http://127.0.0.1:{port}"
+    client = MlflowClient(tracking_uri=uri)
     log = tmp_path / "sweep.log"
-    proc = start(tmp_path, log, *COMMON, "search.num_samples=2", f"train.epochs={epochs}",
-                 "cluster.max_failures=2", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=kill-trial")
-    wait_for_first_epoch(client, exp, proc, log)
-    victims = trial_workers()
-    assert victims, "a trial worker process is running"
-    for victim in victims:
-        victim.kill()
-    out = finish(proc, log)
-    assert proc.returncode == 0, out[-4000:]
-
-    parents, children = runs_of(client, exp)
-    assert len(parents) == 1 and len(children) == 2
-    assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == 2
-    attempts = sorted(int(c.data.tags[names.TAG_ATTEMPTS]) for c in children)
-    assert attempts == [1, 2], "the killed trial ran twice, into the same child run"
-    for child in children:
-        assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
-        assert_full_history(client, child, epochs)
-    table = pd.read_csv(tmp_path / "outputs" / "kill-trial" / "results.csv")
-    assert list(table["state"]) == [names.STATE_COMPLETED] * 2 and set(table["epochs"]) == {epochs}
-
-
-@pytest.mark.slow
-def test_killed_driver_resumes_into_the_same_parent_without_rerunning_finished_trials(server, tmp_path):
-    uri, client = server
-    exp, epochs, n = "fault-driver-kill", 3, 4
-    args = (*COMMON, "search.regularizers=[l2]", f"search.num_samples={n}", f"train.epochs={epochs}", f"tracking.uri={uri}",
-            f"tracking.experiment={exp}", "name=kill-driver")
-    log = tmp_path / "first.log"
-    proc = start(tmp_path, log, *args)
-
-    def finished_children():
-        try:
-            _, children = runs_of(client, exp)
-        except Exception:
-            return []
-        return [c for c in children if c.data.tags.get(names.TAG_STATE) == names.STATE_COMPLETED]
-
-    done_before = wait_for(finished_children, 400, "a finished trial", proc, log)
-    assert kill_tree(proc) == -signal.SIGKILL
-
-    resumed = launch(tmp_path, *args, "resume=true")
-    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
-    assert "resuming sweep kill-driver" in resumed.stdout
-
-    parents, children = runs_of(client, exp)
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(children) == n and len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == n
-    assert all(c.data.tags[names.TAG_STATE] in TERMINAL for c in children)
-    by_trial = {c.data.tags[names.TAG_TRIAL_ID]: c for c in children}
-    for early in done_before:
-        again = by_trial[early.data.tags[names.TAG_TRIAL_ID]]
-        assert again.data.tags[names.TAG_ATTEMPTS] == "1", "a finished trial is not rerun"
-    for child in children:
-        if child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED:
+    with mlflow_server(root, port):
+        proc = start(tmp_path, log, *COMMON, "search.num_samples=2", f"train.epochs={epochs}", "cluster.max_failures=2",
+                     f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=worker-and-outage")
+        wait_for_first_epoch(client, exp, proc, log)
+        victims = trial_workers()
+        assert victims, "a trial worker process is running"
+        for victim in victims:
+            victim.kill()
+        # the retried trial trains on: an epoch past the first is logged before the server goes
+        wait_for(lambda: any(e >= 2 for e in logged_epochs(client, exp).values()), 300,
+                 "an epoch of the retried trial", proc, log)
+    down_at = time.monotonic()  # the server is stopped here, mid-trial
+    time.sleep(6)
+    with mlflow_server(root, port):
+        outage_s = time.monotonic() - down_at
+        out = finish(proc, log)
+        assert proc.returncode == 0, out[-4000:]
+        parents, children = runs_of(client, exp)
+        assert len(parents) == 1 and len(children) == 2
+        assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == 2
+        attempts = sorted(int(c.data.tags[names.TAG_ATTEMPTS]) for c in children)
+        assert attempts == [1, 2], "the killed trial ran twice, into the same child run"
+        for child in children:
+            assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
             assert_full_history(client, child, epochs)
-    table = pd.read_csv(tmp_path / "outputs" / "kill-driver" / "results.csv")
-    assert len(table) == n and set(table["trial"]) == set(by_trial)
-    assert f"=== sweep kill-driver: {n} trials" in resumed.stdout
-    # MLflow and the summary hold the same figures, value by value: each completed trial's last epoch
-    # in MLflow's history is the row in results.csv (a rerun trial would differ from what MLflow kept)
-    for row in table[table["state"] == names.STATE_COMPLETED].itertuples():
-        child = by_trial[row.trial]
-        for metric in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY):
-            history = client.get_metric_history(child.info.run_id, metric)
-            last = max(history, key=lambda m: m.step).value if history else child.data.metrics[metric]
-            assert last == pytest.approx(getattr(row, metric), rel=1e-6), (row.trial, metric, last, getattr(row, metric))
+    assert outage_s > 6
+    assert "MLflow unreachable while" in out and "MLflow answers again" in out, "the outage hit a trial"
+    assert "backfilled" not in out, "the driver's one writer delivered everything"
+    table = pd.read_csv(tmp_path / "outputs" / "worker-and-outage" / "results.csv")
+    assert list(table["state"]) == [names.STATE_COMPLETED] * 2 and set(table["epochs"]) == {epochs}
 
 
 def sweep_then_stop_server(tmp_path: Path, experiment: str, *overrides: str):
@@ -188,27 +158,6 @@ def sweep_then_stop_server(tmp_path: Path, experiment: str, *overrides: str):
         proc = start(tmp_path, log, *COMMON, *overrides, f"tracking.uri={uri}", f"tracking.experiment={experiment}")
         wait_for_first_epoch(client, experiment, proc, log)
     return proc, log, client, root, port
-
-
-@pytest.mark.slow
-def test_mlflow_server_outage_mid_sweep_loses_no_metric(tmp_path):
-    exp, epochs = "fault-outage", 4
-    proc, log, client, root, port = sweep_then_stop_server(
-        tmp_path, exp, "search.num_samples=2", f"train.epochs={epochs}", "name=outage")
-    down_at = time.monotonic()  # the server is stopped here, mid-trial
-    time.sleep(6)
-    with mlflow_server(root, port):
-        outage_s = time.monotonic() - down_at
-        out = finish(proc, log)
-        assert proc.returncode == 0, out[-4000:]
-        parents, children = runs_of(client, exp)
-        assert len(parents) == 1 and len(children) == 2
-        for child in children:
-            assert child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED
-            assert_full_history(client, child, epochs)
-    assert outage_s > 6
-    assert "MLflow unreachable while" in out and "MLflow answers again" in out, "the outage hit a trial"
-    assert "backfilled" not in out, "the driver's one writer delivered everything"
 
 
 @pytest.mark.slow
@@ -260,14 +209,33 @@ def test_outage_longer_than_the_limit_is_said_and_every_record_is_sent_when_the_
 
 
 @pytest.mark.slow
-def test_ctrl_c_ends_a_partial_sweep_as_killed_with_exit_130_and_resume_finishes_it(server, tmp_path):
-    """SIGINT to the launcher after its first finished trial: Tune used to catch it and return
-    normally, so the sweep ran its confirmation, wrote a summary as if complete, ended FINISHED, exit 0."""
+def test_an_interrupted_then_killed_launcher_resumes_into_the_same_parent_without_rerunning_a_trial(server, tmp_path):
+    """One sweep, interrupted twice, resumed twice.
+
+    1. Ctrl-C (SIGINT) after the first finished trial. Tune used to catch it and return normally, so
+       the sweep ran its confirmation, wrote a summary as if complete, ended FINISHED, exit 0. Now:
+       exit 130, no confirmation, no summary, the parent KILLED.
+    2. The resume, SIGKILLed with its local Ray during confirmation round 2 (a near no-op candidate,
+       λ=1e-5 on activity, ties with no regularization, so round 1 cannot decide).
+    3. The second resume restores round 1 from Ray's state, finishes round 2 with the same decisions,
+       into the same parent run; no trial that had finished is trained again, and MLflow and
+       results.csv hold the same figures, value by value."""
     uri, client = server
-    exp, epochs, n = "fault-ctrl-c", 3, 4
-    args = (*COMMON, "search.regularizers=[l2]", f"search.num_samples={n}", f"train.epochs={epochs}",
-            "search.confirm_seeds=2", "search.confirm_max_seeds=2", f"tracking.uri={uri}", f"tracking.experiment={exp}",
-            "name=ctrl-c")
+    exp, epochs, n = "fault-interrupts", 2, 2
+    args = (*COMMON, "search.regularizers=[l2]", "search.placements=[activity]", f"search.num_samples={n}",
+            "search.article_points=false", "search.lambda_low=1e-6",
+            "search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 1e-5}]",
+            f"train.epochs={epochs}", "search.confirm_seeds=3", "search.confirm_max_seeds=4", "search.budget_epochs=0",
+            f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=interrupts")
+    out_dir = tmp_path / "outputs" / "interrupts"
+
+    def finished_children() -> list:
+        try:
+            _, children = runs_of(client, exp)
+        except Exception:
+            return []
+        return [c for c in children if c.data.tags.get(names.TAG_STATE) == names.STATE_COMPLETED]
+
     log = tmp_path / "first.log"
     proc = start(tmp_path, log, *args)
     wait_for(lambda: ": completed, epoch" in log.read_text(errors="replace"), 400, "a finished trial", proc, log)
@@ -275,45 +243,49 @@ def test_ctrl_c_ends_a_partial_sweep_as_killed_with_exit_130_and_resume_finishes
     assert proc.wait(timeout=300) == 130, log.read_text()[-4000:]
     text = log.read_text(errors="replace")
     assert "regsweep: interrupted; continue with the same command plus resume=true" in text
-    assert "confirming" not in text and "=== sweep ctrl-c" not in text, "no confirmation and no summary"
-    assert not (tmp_path / "outputs" / "ctrl-c" / "results.csv").exists()
+    assert "confirming" not in text and "=== sweep interrupts" not in text, "no confirmation and no summary"
+    assert not (out_dir / "results.csv").exists()
     parents, _ = runs_of(client, exp)
     assert len(parents) == 1 and parents[0].info.status == "KILLED"
 
-    resumed = launch(tmp_path, *args, "resume=true")
-    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
-    parents, children = runs_of(client, exp)
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert f"=== sweep ctrl-c: {n + 2} trials" in resumed.stdout, "the search, then the two confirmation runs"
-    assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == n + 2
-
-
-@pytest.mark.slow
-def test_a_killed_launcher_resumes_in_the_middle_of_sequential_confirmation(server, tmp_path):
-    """Killed during confirmation round 2: the resume restores round 1 from Ray's state, finishes round 2
-    and goes on with the same decisions, into the same parent run."""
-    uri, client = server
-    exp, epochs = "fault-confirm-rounds", 2
-    # a near no-op candidate (λ=1e-5 on activity): a tie, so round 1 cannot decide and round 2 runs
-    args = (*COMMON, "search.regularizers=[l2]", "search.placements=[activity]", "search.num_samples=2",
-            "search.article_points=false", "search.lambda_low=1e-6",
-            "search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 1e-5}]",
-            f"train.epochs={epochs}", "search.confirm_seeds=3", "search.confirm_max_seeds=4", "search.budget_epochs=0",
-            "search.max_concurrent_trials=1", f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=rounds")
-    log = tmp_path / "first.log"
-    proc = start(tmp_path, log, *args)
+    log = tmp_path / "second.log"
+    proc = start(tmp_path, log, *args, "resume=true")
     wait_for(lambda: "confirmation round 2" in log.read_text(errors="replace"), 600, "round 2", proc, log)
     time.sleep(4)
+    done_before = finished_children()
     assert kill_tree(proc) == -signal.SIGKILL
+    assert "resuming sweep interrupts" in log.read_text(errors="replace")
 
     resumed = launch(tmp_path, *args, "resume=true")
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert "resuming sweep interrupts" in resumed.stdout
     assert "confirmation round 1" in resumed.stdout and "confirmation round 2" in resumed.stdout
-    table = pd.read_csv(tmp_path / "outputs" / "rounds" / "results.csv")
+    total = n + 6  # the search, then round 1 (2 configs x seeds 1, 2) and round 2 (seed 3)
+    assert f"=== sweep interrupts: {total} trials" in resumed.stdout
+    table = pd.read_csv(out_dir / "results.csv", dtype={names.COL_TRIAL: str})
     confirm = table[table[names.COL_PHASE] == names.PHASE_CONFIRM]
     assert sorted(confirm[names.SEED].unique()) == [1, 2, 3], "round 1 (seeds 1, 2) and round 2 (seed 3)"
     assert len(confirm) == 6 and (confirm[names.COL_EPOCHS] == epochs).all()
-    assert "confirmation: 3 paired seeds of at most 3, 2 rounds" in (tmp_path / "outputs" / "rounds" / "verdict.md").read_text()
+    assert "confirmation: 3 paired seeds of at most 3, 2 rounds" in (out_dir / "verdict.md").read_text()
+
     parents, children = runs_of(client, exp)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == 2 + 6
+    assert len(children) == total and len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == total
+    assert all(c.data.tags[names.TAG_STATE] in TERMINAL for c in children)
+    by_trial = {c.data.tags[names.TAG_TRIAL_ID]: c for c in children}
+    assert done_before and len(done_before) >= n, "the search had finished before the kill"
+    for early in done_before:
+        again = by_trial[early.data.tags[names.TAG_TRIAL_ID]]
+        assert again.data.tags[names.TAG_ATTEMPTS] == "1", "a finished trial is not rerun"
+    for child in children:
+        if child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED:
+            assert_full_history(client, child, epochs)
+    assert len(table) == total and set(table[names.COL_TRIAL]) == set(by_trial)
+    # MLflow and the summary hold the same figures, value by value: each completed trial's last epoch
+    # in MLflow's history is the row in results.csv (a rerun trial would differ from what MLflow kept)
+    for row in table[table["state"] == names.STATE_COMPLETED].itertuples():
+        child = by_trial[row.trial]
+        for metric in (names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY):
+            history = client.get_metric_history(child.info.run_id, metric)
+            last = max(history, key=lambda m: m.step).value if history else child.data.metrics[metric]
+            assert last == pytest.approx(getattr(row, metric), rel=1e-6), (row.trial, metric, last, getattr(row, metric))

@@ -113,21 +113,20 @@ def test_of_two_launchers_taking_it_at_once_exactly_one_drives(parent):
 
 
 @pytest.mark.slow
-def test_a_resume_while_another_launcher_holds_the_sweep_is_one_line_with_exit_2(tmp_path):
-    """Through the CLI: the parent run is not touched (status, command tag) by the refused launch."""
+def test_a_resume_while_another_launcher_holds_the_sweep_is_one_line_with_exit_2(local_sweep):
+    """Through the CLI, against the session's shared local sweep: the parent run is not touched (status,
+    command tag) by the refused launch. The planted lease is removed afterwards."""
     from mlflow.tracking import MlflowClient
 
-    args = ("data=digits", "search.num_samples=1", "train.epochs=1", "train.batch_size=64", "scheduler=fifo",
-            "search.confirm_seeds=0", "search.baseline=false", "search.regularizers=[l2]", "name=leased")
-    first = launch(tmp_path, *args)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=local_sweep.store_uri)
     (parent,) = [r for r in client.search_runs([client.get_experiment_by_name("regsweep").experiment_id])
                  if r.data.tags.get(names.TAG_ROLE) == names.ROLE_PARENT]
     assert names.TAG_LEASE not in parent.data.tags, "the lease is removed when the sweep ends"
     client.set_tag(parent.info.run_id, names.TAG_LEASE, LeaseValue("gpu-box:4242:bbbb", time.time() + 600).text())
-
-    refused = launch(tmp_path, *args, "resume=true")
+    try:
+        refused = launch(local_sweep.root, *local_sweep.args, "resume=true")
+    finally:
+        client.delete_tag(parent.info.run_id, names.TAG_LEASE)
     assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "host gpu-box, pid 4242" in lines[0] and "Fix:" in lines[0], refused.stderr

@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.cli import launch
+from tests.shared_sweeps import LOCAL_NAME
 from trainables import names
 
 ARGS = ("data=digits", "search.num_samples=1", "train.epochs=1", "train.batch_size=64", "search.confirm_seeds=0")
@@ -50,12 +51,11 @@ def test_a_running_parent_without_ray_state_is_still_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_resume_against_another_store_or_experiment_is_one_line(tmp_path):
-    """Before, the restored Tune callback looked its writer up by the old parent run id: RuntimeError."""
-    first = launch(tmp_path, *ARGS, "name=moved")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    proc = launch(tmp_path, *ARGS, "name=moved", "resume=true", "tracking.experiment=elsewhere", timeout=300)
+def test_a_resume_against_another_store_or_experiment_is_one_line(local_sweep):
+    """Before, the restored Tune callback looked its writer up by the old parent run id: RuntimeError.
+    Against the session's shared local sweep, which the refusal leaves as it was."""
+    proc = launch(local_sweep.root, *local_sweep.args, "resume=true", "tracking.experiment=elsewhere", timeout=300)
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("regsweep: error:")]
-    assert len(errors) == 1 and "sweep 'moved' has no parent run in MLflow experiment 'elsewhere'" in errors[0]
+    assert len(errors) == 1 and f"sweep '{LOCAL_NAME}' has no parent run in MLflow experiment 'elsewhere'" in errors[0]
     assert "Traceback" not in proc.stderr and "tracking.uri and tracking.experiment it started with" in errors[0]

@@ -1,9 +1,15 @@
 """The built wheel works outside the checkout: it ships conf/ (as sweep/conf), so the CLI installed in
-a fresh venv, run from another directory, finds its config and runs a 1-trial digits sweep."""
+a fresh venv, run from another directory, finds its config and runs a 1-trial digits sweep.
+
+The venv sees this interpreter's packages (``--system-site-packages``), so the wheel's own requirements
+are resolved by pip against what ``make setup`` installed, and ``pip check`` confirms that every pinned
+range holds, without downloading TensorFlow, Ray and MLflow a second time. What the venv imports as
+``sweep`` is the wheel's copy, never the checkout's."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,9 +37,14 @@ def test_wheel_in_a_fresh_venv_runs_help_and_a_one_trial_sweep_from_another_dire
         copy(REPO / part, src / part, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)], cwd=tmp_path)
     wheel = next(dist.glob("regsweep-*.whl"))
-    run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
+    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)
     python = str(venv / "bin" / "python")
-    run([python, "-m", "pip", "install", "-q", str(wheel)], cwd=tmp_path)
+    installed = run([python, "-m", "pip", "install", "--disable-pip-version-check", str(wheel)], cwd=tmp_path)
+    (line,) = re.findall(r"^Successfully installed (.+)$", installed.stdout, re.M) or [""]
+    assert [d.rsplit("-", 1)[0] for d in line.split()] == ["regsweep"], \
+        f"pip resolved the wheel's requirements to the installed packages and installed only the wheel: {line!r}"
+    checked = run([python, "-m", "pip", "check", "--disable-pip-version-check"], cwd=tmp_path)
+    assert "No broken requirements found" in checked.stdout
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PYTHONUNBUFFERED"] = "1"

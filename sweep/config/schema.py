@@ -205,6 +205,12 @@ class SweepConfig:
                 f"{self.name!r} is not a usable sweep name",
                 "use letters, digits, '.', '_' or '-' (at most 100 characters)",
             )
+        budget = self.search.budget_epochs
+        if budget and budget < self.train.epochs:  # the baseline trains every epoch: it would overrun the cap
+            raise ConfigError("search.budget_epochs", f"{budget} is less than one trial's train.epochs "
+                              f"({self.train.epochs}), so the baseline alone would overrun it",
+                              f"raise search.budget_epochs to at least {self.train.epochs} (0 = no cap), "
+                              "or lower train.epochs")
         _usable_dir("output_dir", self.output_dir)
         if self.cluster.storage_path and "://" not in self.cluster.storage_path:
             _usable_dir("cluster.storage_path", self.cluster.storage_path)
@@ -233,6 +239,10 @@ def _require(ok: bool, key: str, problem: str, fix: str) -> None:
         raise ConfigError(key, problem, fix)
 
 
+#: The largest validation share: the rest, at least as much, is trained on.
+MAX_VAL_SPLIT = 0.5
+
+
 def _validate_data(data: DataSpec) -> None:
     _validate_seed("data.seed", data.seed)
     _require(data.name in DATASETS, "data", f"unknown dataset {data.name!r}",
@@ -247,8 +257,11 @@ def _validate_data(data: DataSpec) -> None:
                  "add data.path=/path/to/arrays.npz (x_train, y_train, optionally x_val, y_val, x_test, y_test)")
     _require(data.path is None or data.name == "npz", "data.path", f"only data=npz reads a file, not data={data.name}",
              "use data=npz data.path=..., or drop data.path")
-    _require(0.0 < data.val_split < 1.0, "data.val_split",
-             f"must be in (0, 1), got {data.val_split}", "use e.g. data.val_split=0.2")
+    # at most half: a split that holds out more than it trains on measures the split's luck, not the
+    # regularizer (data.val_split=0.999 started a sweep on 1 training example)
+    _require(0.0 < data.val_split <= MAX_VAL_SPLIT, "data.val_split",
+             f"must be in (0, {MAX_VAL_SPLIT}] (it must leave at least as much to train on as it holds out), "
+             f"got {data.val_split}", "use e.g. data.val_split=0.2")
 
 
 def _validate_model(model: str, regularize: RegularizeConfig) -> None:

@@ -9,16 +9,14 @@ from sweep.config.schema import SweepConfig
 from sweep.common.say import say
 from sweep.search import tuner
 from sweep.search.priors import DataProfile, prior_points
-from sweep.search.space import start_points
 from trainables import names
 from trainables.choices import Prior
 
 
 def grid_size(cfg: SweepConfig) -> int:
-    """How many search trials the sweep runs (a grid runs its points, a search num_samples)."""
-    if cfg.search.grid:
-        return len(start_points(cfg.search)) + int(cfg.search.baseline)
-    return cfg.search.num_samples
+    """How many search trials the sweep starts: the search's ``num_samples``, or the grid's runs that fit
+    the epoch budget."""
+    return len(tuner.grid_configs(cfg)) if cfg.search.grid else cfg.search.num_samples
 
 
 def search_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list, resources: dict[str, Any],
@@ -38,10 +36,11 @@ def search_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list, r
 
 def budget_note(cfg: SweepConfig, results: Sequence[Any]) -> Optional[str]:
     """What the epoch budget left undone in the search, or None when it stopped nothing."""
-    left = grid_size(cfg) - len(results)
+    planned = tuner.search_trials(cfg)
+    left = planned - len(results)
     trained = sum(int((r.metrics or {}).get(names.EPOCH) or 0) for r in results)
     share = tuner.search_budget(cfg)
-    if left > 0 and not cfg.search.grid and share and trained + cfg.train.epochs > share:
-        return (f"search: {left} of {grid_size(cfg)} trials not started, since they could have taken the search "
+    if left > 0 and share and trained + cfg.train.epochs > share:
+        return (f"search: {left} of {planned} trials not started, since they could have taken the search "
                 f"past its share of the epoch budget ({share} of search.budget_epochs={tuner.budget(cfg)})")
     return None

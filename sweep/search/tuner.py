@@ -95,10 +95,9 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
-    points = start_points(cfg.search, prior)
     if cfg.search.grid:
-        configs = ([dict(BASELINE_CONFIG)] if cfg.search.baseline else []) + points
-        return build_grid_tuner(cfg, name, trainable, configs, callbacks, name)
+        return build_grid_tuner(cfg, name, trainable, grid_configs(cfg, prior), callbacks, name)
+    points = start_points(cfg.search, prior)
     space = RegularizationSpace(cfg.search)
     metrics = objective_metrics(cfg)
     several = len(metrics) > 1
@@ -131,6 +130,21 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
     )
 
 
+def search_trials(cfg: SweepConfig) -> int:
+    """How many search trials the sweep runs: a grid its points (and the baseline), a search num_samples."""
+    if cfg.search.grid:
+        return len(start_points(cfg.search)) + int(cfg.search.baseline)
+    return cfg.search.num_samples
+
+
+def grid_configs(cfg: SweepConfig, prior: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """The grid's runs, the baseline first, as many as the search's share of the budget affords: a grid
+    run trains every epoch (no early stopping), so a run that would pass the budget is not started."""
+    configs = ([dict(BASELINE_CONFIG)] if cfg.search.baseline else []) + start_points(cfg.search, prior)
+    share = search_budget(cfg)
+    return configs[:max(1, share // cfg.train.epochs)] if share else configs
+
+
 def first_round_epochs(cfg: SweepConfig) -> int:
     """What the first confirmation round trains: the baseline and ``confirm_top`` candidates at
     ``confirm_seeds - 1`` fresh seeds (0 without confirmation)."""
@@ -139,12 +153,13 @@ def first_round_epochs(cfg: SweepConfig) -> int:
 
 def budget(cfg: SweepConfig) -> int:
     """The sweep's epoch budget (0: no cap): ``search.budget_epochs``, or by default what the search's
-    trials would train without early stopping (``num_samples x train.epochs``) plus the first
+    trials would train without early stopping (``search_trials x train.epochs``: a grid's size, or
+    ``num_samples``) plus the first
     confirmation round. So by default the search never loses a trial to the budget, and rounds past
     the first are paid from what early stopping saved."""
     if cfg.search.budget_epochs is not None:
         return int(cfg.search.budget_epochs)
-    return cfg.search.num_samples * cfg.train.epochs + first_round_epochs(cfg)
+    return search_trials(cfg) * cfg.train.epochs + first_round_epochs(cfg)
 
 
 def search_budget(cfg: SweepConfig) -> int:

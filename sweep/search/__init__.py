@@ -1,1 +1,2 @@
-"""The search phase: the Optuna space and sampler, the Tune searcher and scheduler wiring, trial states, priors."""
+"""The search phase: the Optuna space and sampler, the Tune searcher and scheduler wiring, priors. A
+trial's end state is decided in ``sweep.common.states``, which the report and the tracking share."""

@@ -1,1 +1,2 @@
-"""MLflow, written by the driver alone: the store and parent run, the trial-run writer, the Tune callback, retry."""
+"""MLflow, written by the driver alone: the store and parent run, the trial-run writer (its records, its
+MLflow calls, its thread), the Tune callback, retry."""

@@ -60,7 +60,7 @@ def test_confirm_seeds_reruns_the_best_config_and_the_baseline_with_new_seeds(lo
     assert best["n_seeds"] == 2, "the recommendation is a confirmed config"
     assert "± " in out and "per config" in out
     verdict = (local_sweep.out_dir / "verdict.md").read_text()
-    assert verdict.startswith(f"# Verdict of sweep {LOCAL_NAME}") and "1 paired seed: too few for a 95% interval" in verdict
+    assert verdict.startswith(f"# Verdict of sweep {LOCAL_NAME}") and "too few paired seeds to tell (1): a 95% interval needs 3" in verdict
     assert "confirmation: 1 paired seed of at most 1, 1 round" in verdict
     assert "verdict:" in out
 

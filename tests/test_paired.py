@@ -46,7 +46,7 @@ def test_the_interval_covers_the_true_gain_at_its_level():
         assert abs(rate - level) < 3 * math.sqrt(level * (1 - level) / REPS) + 0.005, (n, level, rate)
 
 
-@pytest.mark.parametrize("n", [2, 3, 5, 10])
+@pytest.mark.parametrize("n", [3, 5, 10])
 def test_an_aa_comparison_is_called_helped_at_most_at_the_one_sided_rate(n):
     """Two labels of the same config (a no-op penalty): "helped" in at most 2.5% of repetitions at 95%."""
     rng = np.random.default_rng(n)
@@ -69,21 +69,36 @@ def test_a_real_gain_is_found_with_enough_paired_seeds_and_pairing_is_what_finds
     assert paired_unpaired / 500 < 0.3, "Welch's unpaired test throws the pairing's power away"
 
 
-def test_fewer_than_two_seeds_or_no_spread_give_no_interval():
+def test_fewer_than_three_seeds_or_no_spread_give_no_interval():
     one = paired_difference({1: 0.99}, {1: 0.90}, 0.95)
     assert one.n == 1 and one.low == -math.inf and one.high == math.inf and not one.above_zero
-    assert "1 paired seed: too few for a 95% interval" in one.words()
+    assert "too few paired seeds to tell (1): a 95% interval needs 3" in one.words()
     none = paired_difference({1: 0.99}, {2: 0.90}, 0.95)
     assert none.n == 0 and math.isnan(none.mean) and not none.decided
-    # the same +1 pp at both seeds: the spread is unmeasured, not zero, so two seeds claim nothing
-    flat = paired_difference({1: 0.97, 2: 0.98}, {1: 0.96, 2: 0.97}, 0.95)
+    # two seeds: Student's t on one degree of freedom; the README's quick example printed
+    # "+0.3 pp (95% interval -64.1 to +64.7, 2 paired seeds)"
+    two = paired_difference({1: 0.975, 2: 0.98}, {1: 0.96, 2: 0.977}, 0.95)
+    assert two.n == 2 and two.mean == pytest.approx(0.009) and not two.measured and not two.decided
+    assert "too few paired seeds to tell (2): a 95% interval needs 3" in two.words() and "interval -" not in two.words()
+    # the same +1 pp at every seed: the spread is unmeasured, not zero, so the seeds claim nothing
+    flat = paired_difference({1: 0.97, 2: 0.98, 3: 0.975}, {1: 0.96, 2: 0.97, 3: 0.965}, 0.95)
     assert flat.mean == pytest.approx(0.01) and flat.low == -math.inf and not flat.above_zero and not flat.decided
-    assert "2 paired seeds with the same difference: no spread measured" in flat.words()
-    # the same one example of 360 at both seeds, as Keras reports it (float32): the differences differ
-    # by 6e-8, which made a point interval "-0.3 to -0.3" and "worse than no regularization" from 2 seeds
-    f32 = {1: float(np.float32(350 / 360)), 2: float(np.float32(349 / 360))}
-    base = {1: float(np.float32(351 / 360)), 2: float(np.float32(350 / 360))}
+    assert "3 paired seeds with the same difference: no spread measured" in flat.words()
+    # the same one example of 360 at each seed, as Keras reports it (float32): the differences differ
+    # by 6e-8, which made a point interval "-0.3 to -0.3" and "worse than no regularization"
+    f32 = {1: float(np.float32(350 / 360)), 2: float(np.float32(349 / 360)), 3: float(np.float32(348 / 360))}
+    base = {1: float(np.float32(351 / 360)), 2: float(np.float32(350 / 360)), 3: float(np.float32(349 / 360))}
     one_example = paired_difference(f32, base, 0.95)
     assert one_example.low == -math.inf and not one_example.decided, one_example.words()
     spread = paired_difference({1: 0.97, 2: 0.98, 3: 0.975}, {1: 0.96, 2: 0.97, 3: 0.96}, 0.95)
     assert math.isfinite(spread.low) and spread.n == 3
+
+
+def test_an_interval_lies_within_what_accuracies_allow():
+    """A gain over a baseline at 99% cannot exceed +1 pp, nor fall below -99 pp."""
+    high = paired_difference({1: 1.0, 2: 0.99, 3: 1.0}, {1: 0.99, 2: 0.985, 3: 0.995}, 0.95)
+    assert high.high <= 1.0 - np.mean([0.99, 0.985, 0.995]) + 1e-12 and high.low <= high.mean <= high.high
+    low = paired_difference({1: 0.0, 2: 0.3, 3: 0.0}, {1: 0.2, 2: 0.1, 3: 0.2}, 0.95)
+    assert low.low >= -np.mean([0.2, 0.1, 0.2]) - 1e-12
+    unbounded = stats.ttest_rel([0.0, 0.3, 0.0], [0.2, 0.1, 0.2]).confidence_interval(0.95)
+    assert unbounded.low < low.low, "the cut is real: Student's t alone reaches below -mean(b)"

@@ -29,11 +29,12 @@ def test_the_plan_pairs_fresh_seeds_only_one_more_each_round():
 
 
 def test_pocock_level_grows_with_the_looks_and_one_look_is_the_plain_level():
-    assert look_confidence((2,), 0.95) == 0.95
-    assert look_confidence((1, 2), 0.95) == 0.95, "a look at one seed decides nothing"
-    three, four = look_confidence((2, 3, 4), 0.95), look_confidence((2, 3, 4, 5), 0.95)
+    assert look_confidence((3,), 0.95) == 0.95
+    assert look_confidence((1, 2, 3), 0.95) == 0.95, "a look at fewer than 3 seeds decides nothing: no level spent"
+    assert look_confidence((2, 3, 4), 0.95) == look_confidence((3, 4), 0.95)
+    three, four = look_confidence((3, 4, 5), 0.95), look_confidence((3, 4, 5, 6), 0.95)
     assert 0.95 < three < four < 0.995
-    assert look_confidence((2, 3, 4, 5), 0.95) == four, "seeded: the same level every time"
+    assert look_confidence((3, 4, 5, 6), 0.95) == four, "seeded: the same level every time"
 
 
 def _sequence(rng, plan: Plan, level: float, gain: float, sd: float = 0.01) -> tuple[bool, int]:
@@ -59,7 +60,7 @@ def test_the_whole_sequence_calls_an_aa_comparison_helped_at_most_at_the_one_sid
 
 
 def test_a_clear_gain_stops_at_three_seeds_and_a_small_one_costs_more():
-    """+3 pp with a spread of 0.3 pp: two seeds leave Student's t one degree of freedom (its 99.2%
+    """+3 pp with a spread of 0.3 pp: no look before three paired seeds (two leave Student's t one degree
     quantile is about 39), so the clear case is decided at the second look, three seeds."""
     plan = Plan.from_search(3, 6)
     level = look_confidence(plan.looks, 0.95)
@@ -100,8 +101,8 @@ def pd_row(config: dict):
 
 
 def test_a_clear_winner_is_decided_and_a_worse_candidate_leaves_the_race():
-    table = trials_table(_records(NONE, [0.950, 0.952]) + _records(GOOD, [0.980, 0.9815])
-                         + _records(BAD, [0.900, 0.901]))
+    table = trials_table(_records(NONE, [0.950, 0.952, 0.951]) + _records(GOOD, [0.980, 0.9815, 0.9805])
+                         + _records(BAD, [0.900, 0.901, 0.9005]))
     race = _race(table, GOOD, BAD)
     assert race.look(table), "both decided after one round"
     assert [config_label(c) for c in race.alive()] == ["L2 on activity, λ=0.01"]
@@ -110,8 +111,9 @@ def test_a_clear_winner_is_decided_and_a_worse_candidate_leaves_the_race():
 
 
 def test_a_candidate_behind_the_leader_on_validation_leaves_and_a_tie_goes_on():
-    table = trials_table(_records(NONE, [0.950, 0.953], [0.95, 0.95]) + _records(GOOD, [0.951, 0.952], [0.980, 0.9805])
-                         + _records(MEH, [0.952, 0.951], [0.960, 0.9601]))
+    table = trials_table(_records(NONE, [0.950, 0.953, 0.951], [0.95, 0.95, 0.95])
+                         + _records(GOOD, [0.951, 0.952, 0.9505], [0.980, 0.9805, 0.9802])
+                         + _records(MEH, [0.952, 0.951, 0.9515], [0.960, 0.9601, 0.9603]))
     race = _race(table, GOOD, MEH)
     assert not race.look(table), "the leader ties with no regularization on test: another round"
     assert "L2 on kernel and bias, λ=0.001" in race.dropped and "behind" in race.dropped["L2 on kernel and bias, λ=0.001"]

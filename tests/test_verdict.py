@@ -67,9 +67,9 @@ def test_among_configs_equal_within_noise_the_smallest_lambda_wins():
 
 
 def test_no_regularization_wins_a_tie_with_a_penalty():
-    records = (_runs(NONE, [0.970, 0.968, 0.972], [0.96, 0.962, 0.961])
-               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.972, 0.970, 0.971], [0.963, 0.96, 0.962]))
-    rec, verdict = _answer(records)
+    records = (_runs(NONE, [0.970, 0.968, 0.972, 0.969], [0.96, 0.962, 0.961, 0.960])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.972, 0.970, 0.971, 0.970], [0.963, 0.96, 0.962, 0.961]))
+    rec, verdict = _answer(records, seeds=4)
     assert rec[names.REGULARIZER] == names.NONE
     assert not verdict.helped
     assert verdict.headline.startswith("No regularizer helped")
@@ -112,23 +112,35 @@ def test_one_paired_seed_gives_no_interval_and_no_claim():
                                                                [0.99, 0.99]))
     rec, verdict = _answer(records, seeds=2)
     assert rec[names.REGULARIZER] == names.L2 and not verdict.helped, "+4 pp on one seed is not evidence"
-    assert "1 paired seed: too few for a 95% interval" in verdict.headline
-    assert any("search.confirm_seeds=3 or more" in c for c in verdict.caveats)
+    assert "too few paired seeds to tell (1): a 95% interval needs 3" in verdict.headline
+    assert any("search.confirm_seeds=4" in c for c in verdict.caveats)
+
+
+def test_two_paired_seeds_print_no_interval():
+    """The README's quick example printed "+0.3 pp (95% interval -64.1 to +64.7, 2 paired seeds)"."""
+    records = (_runs(NONE, [0.95, 0.95, 0.951], [0.95, 0.953, 0.949])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.99, 0.99, 0.991], [0.96, 0.955, 0.957]))
+    rec, verdict = _answer(records)
+    assert verdict.gain.n == 2 and not verdict.helped and verdict.gain_fields()["gain_interval_pp"] is None
+    assert verdict.headline.startswith("No regularizer is proven to help: keep no regularization"), verdict.headline
+    assert "too few paired seeds to tell (2)" in verdict.headline and "interval -" not in verdict.headline
+    assert "too few paired seeds to tell it from no regularization" in verdict.headline
+    assert "within noise" not in verdict.headline, "two seeds cannot show a gain is noise either"
 
 
 def test_a_penalty_ahead_on_validation_but_within_noise_on_test_is_not_called_better():
-    records = (_runs(NONE, [0.950, 0.952, 0.948], [0.960, 0.950, 0.965])
-               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.985, 0.987, 0.984], [0.962, 0.955, 0.965]))
-    rec, verdict = _answer(records)
+    records = (_runs(NONE, [0.950, 0.952, 0.948, 0.951], [0.960, 0.950, 0.965, 0.958])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.985, 0.987, 0.984, 0.986], [0.962, 0.955, 0.965, 0.957]))
+    rec, verdict = _answer(records, seeds=4)
     assert rec[names.REGULARIZER] == names.L2, "validation chose it"
     assert not verdict.helped and verdict.headline.startswith("No regularizer helped beyond noise")
     assert "within noise" in verdict.headline and "keep no regularization" not in verdict.headline
 
 
 def test_edge_caveat_when_the_best_lambda_sits_at_the_edge_of_the_range():
-    records = (_runs(NONE, [0.95, 0.95, 0.95], [0.95, 0.951, 0.949])
-               + _runs(_cfg(names.L2, names.ACTIVITY, 0.09), [0.99, 0.992, 0.989], [0.98, 0.983, 0.978]))
-    _, verdict = _answer(records)
+    records = (_runs(NONE, [0.95, 0.95, 0.95, 0.95], [0.95, 0.951, 0.949, 0.95])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.09), [0.99, 0.992, 0.989, 0.99], [0.98, 0.983, 0.978, 0.981]))
+    _, verdict = _answer(records, seeds=4)
     assert verdict.helped
     assert any("HIGH edge" in c for c in verdict.caveats)
 

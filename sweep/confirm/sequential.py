@@ -50,7 +50,7 @@ class Race:
         """Update the race after a round; True when it is over (every candidate left is decided)."""
         gains = {_label(c): self.gain(table, c) for c in self.alive()}  # each computed once per look
         for label, gain in gains.items():
-            if gain.n >= 2 and gain.high < 0:
+            if gain.decided and gain.high < 0:
                 self.dropped[label] = f"worse than no regularization ({gain.words()})"
         alive = self.alive()
         if len(alive) > 1:

@@ -127,7 +127,8 @@ def tied(best: Any, row: Any, n_val: int, table: Optional[pd.DataFrame] = None,
     ``NOISE_Z`` binomial standard errors of the split."""
     if table is not None:
         diff = paired_difference(seed_values(table, best, names.VAL_ACCURACY, names.PHASE_CONFIRM),
-                                 seed_values(table, row, names.VAL_ACCURACY, names.PHASE_CONFIRM), confidence)
+                                 seed_values(table, row, names.VAL_ACCURACY, names.PHASE_CONFIRM), confidence,
+                                 min_seeds=2)
         if diff.n >= 2:
             return not diff.above_zero
     return best["val_mean"] - row["val_mean"] <= NOISE_Z * diff_se(best, row, "val", n_val)

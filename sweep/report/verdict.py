@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 import pandas as pd
 
 from sweep.config.schema import SearchConfig
-from sweep.stats.paired import PairedDifference, paired_difference
+from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_difference
 from sweep.common.labels import config_label, regularizer_name
 from sweep.report.ranking import seed_values
 from sweep.report.summary import lambda_edge_note
@@ -50,7 +50,7 @@ class Verdict:
     def gain_fields(self) -> dict[str, Any]:
         """The gain as best_config.json holds it: pp, its interval, the level and the paired seeds."""
         g = self.gain
-        finite = g is not None and g.n >= 2
+        finite = g is not None and g.measured
         return {"gain_pp": self.gain_pp, "gain_interval_pp": [100 * g.low, 100 * g.high] if finite else None,
                 "confidence": g.confidence if g is not None else None, "paired_seeds": g.n if g is not None else 0,
                 "helped": self.helped}
@@ -112,10 +112,17 @@ def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.
         return Verdict(f"{config_label(recommended)}: {figure}.", caveats, gain, True)
     caveat = _undecided_caveat(gain)
     if recommended[names.REGULARIZER] == names.NONE:
-        why = ("its gain is within noise" if gain.mean > 0 else "it does not beat no regularization") \
-            if gain.n >= 2 else "too few paired seeds to tell"
+        if gain.n < MIN_PAIRED_SEEDS:
+            headline = (f"No regularizer is proven to help: keep no regularization. The best penalty, "
+                        f"{config_label(candidate)}, gives {figure}: too few paired seeds to tell it from no "
+                        "regularization.")
+            return Verdict(headline, [caveat] + caveats, gain, False)
+        why = "its gain is within noise" if gain.mean > 0 else "it does not beat no regularization"
         headline = (f"No regularizer helped: keep no regularization. The best penalty, {config_label(candidate)}, "
                     f"gives {figure}; {why}.")
+    elif gain.n < MIN_PAIRED_SEEDS:  # chosen on validation; too few paired seeds to say anything of test
+        headline = (f"No regularizer is proven to help. {config_label(recommended)} led on validation and is "
+                    f"recommended; it gives {figure}: too few paired seeds to tell it from no regularization.")
     else:  # chosen on validation, but the held-out test split cannot tell it from the baseline
         headline = (f"No regularizer helped beyond noise. {config_label(recommended)} led on validation and is "
                     f"recommended, but it gives {figure}, within noise: expect about what no regularization gives.")
@@ -124,10 +131,11 @@ def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.
 
 def _undecided_caveat(gain: PairedDifference) -> str:
     level = f"{100 * gain.confidence:g}%"
-    if gain.n < 2:
+    if gain.n < MIN_PAIRED_SEEDS:
         return (f"the gain rests on {gain.n} paired confirmation seed{'s' if gain.n != 1 else ''} (the search "
-                f"trial's own seed never counts: it was picked as the best), too few for a {level} interval: "
-                "set search.confirm_seeds=3 or more")
+                f"trial's own seed never counts: it was picked as the best), too few for a {level} interval, which "
+                f"needs {MIN_PAIRED_SEEDS}: set search.confirm_seeds={MIN_PAIRED_SEEDS + 1} (the first round then pairs "
+                f"{MIN_PAIRED_SEEDS}), or raise search.budget_epochs so that later rounds can run")
     return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) "
             "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger validation split would tell")
 

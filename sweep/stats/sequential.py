@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sweep.stats.paired import MIN_PAIRED_SEEDS
+
 
 #: Monte Carlo sequences behind each Pocock level: its standard error is about 0.0003 at level 0.05.
 POCOCK_SIMULATIONS = 200_000
@@ -46,7 +48,7 @@ def look_confidence(looks: tuple[int, ...], confidence: float, simulations: int 
     from scipy import stats
 
     alpha = 1.0 - confidence
-    looks = tuple(n for n in looks if n >= 2)  # a look at one seed has no interval and decides nothing
+    looks = tuple(n for n in looks if n >= MIN_PAIRED_SEEDS)  # a look with fewer seeds decides nothing
     if len(looks) <= 1:
         return confidence
     rng = np.random.default_rng(20261126)

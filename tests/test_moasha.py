@@ -39,6 +39,29 @@ def test_crowding_distance_by_hand():
     assert rung_order(four)[:2] == ["a", "d"] and rung_order(four)[2:] == ["c", "b"]
 
 
+def test_trials_at_the_same_point_count_once_in_the_crowding():
+    """Two trials at one extreme both took infinity, and ranked ahead of a trial with room of its own."""
+    front = {"a": (0.0, 1.0), "a2": (0.0, 1.0), "b": (0.5, 0.6), "c": (1.0, 0.0)}
+    d = crowding_distance(front)
+    assert math.isinf(d["a"]) and d["a2"] == 0.0 and math.isinf(d["c"])
+    assert d["b"] == pytest.approx(2.0), "as on the front without the duplicate"
+    assert rung_order(front) == ["a", "c", "b", "a2"]
+    assert crowding_distance({"x": (0.5, 0.5), "y": (0.5, 0.5)}) == {"x": math.inf, "y": 0.0}
+
+
+def test_a_non_finite_result_at_a_rung_stops_unrecorded():
+    """A diverged trial (NaN accuracy) was neither recorded nor stopped, so it trained on to the end."""
+    s = MultiObjectiveASHA(["val_accuracy", "removable"], max_t=25, grace_period=5, reduction_factor=4,
+                           keep=is_baseline)
+    r = lambda t, acc, rem: {"training_iteration": t, "val_accuracy": acc, "removable": rem}  # noqa: E731
+    assert s.on_trial_result(None, _trial("a"), r(5, 0.9, 0.1)) == TrialScheduler.CONTINUE
+    assert s.on_trial_result(None, _trial("nan"), r(5, float("nan"), 0.2)) == TrialScheduler.STOP
+    assert s.on_trial_result(None, _trial("inf"), r(5, 0.95, float("inf"))) == TrialScheduler.STOP
+    assert set(s.rungs[5]) == {"a"} and s.stopped == 2
+    kept = s.on_trial_result(None, _trial("base", {"regularizer": "none"}), r(5, float("nan"), 0.0))
+    assert kept == TrialScheduler.CONTINUE, "the baseline is never stopped"
+
+
 def test_a_trial_on_the_rung_front_is_never_stopped_even_past_the_quantile():
     # 6 trials, reduction factor 4: the top ceil(6/4) = 2 continue, and every front trial too
     assert all(rung_decision(RUNG, t, 4) for t in ("l2", "l1", "en"))

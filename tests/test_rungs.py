@@ -71,6 +71,17 @@ def test_before_the_baseline_reaches_the_rung_asha_decides_alone():
         CONT, CONT, STOP, CONT]
 
 
+def test_while_the_baseline_lags_its_latest_epoch_is_the_bar():
+    """The baseline at epoch 4 (0.925) when the late bloomer reaches the rung at 5 (0.920, within one
+    standard error of 0.925): spared. The rule read the baseline at the same epoch only, so while the
+    baseline lagged, sparing was silently off."""
+    s = _scheduler(1.0)
+    actions = _run(s, [("base", 4, 0.925), ("a", 5, 0.941), ("b", 5, 0.945), ("late", 5, 0.920)])
+    assert actions == [CONT, CONT, CONT, CONT] and s.spared == {"late": [5]}
+    far_behind = _scheduler(1.0)
+    assert _run(far_behind, [("base", 4, 0.925), ("a", 5, 0.941), ("b", 5, 0.945), ("weak", 5, 0.85)])[-1] == STOP
+
+
 def test_the_baseline_runs_to_the_end_even_when_asha_would_stop_it():
     s = _scheduler(0.0)
     assert _run(s, [("a", 5, 0.99), ("b", 5, 0.995), ("base", 5, 0.5)]) == [CONT, CONT, CONT]

@@ -48,7 +48,17 @@ def nondominated_fronts(points: Mapping[str, Point]) -> list[list[str]]:
 
 def crowding_distance(points: Mapping[str, Point]) -> dict[str, float]:
     """NSGA-II's crowding distance of each point of one front: per objective, the gap between its two
-    neighbours over the objective's range, summed; the extremes of each objective get infinity."""
+    neighbours over the objective's range, summed; the extremes of each objective get infinity. Trials
+    at the same point count once: the first key gets the point's distance and the others 0 (two
+    duplicates at an extreme both took infinity, and crowded out a trial with room of its own)."""
+    first: dict[tuple[float, ...], str] = {}
+    for key in sorted(points):
+        first.setdefault(tuple(points[key]), key)
+    distinct = _distinct_crowding({key: points[key] for key in first.values()})
+    return {key: distinct.get(key, 0.0) for key in points}
+
+
+def _distinct_crowding(points: Mapping[str, Point]) -> dict[str, float]:
     keys = list(points)
     distance = {k: 0.0 for k in keys}
     if len(keys) <= 2:
@@ -133,8 +143,13 @@ class MultiObjectiveASHA(FIFOScheduler):
             point = self._point(result)
             if point is None:
                 continue
-            recorded[trial.trial_id] = point
             kept = self.keep is not None and self.keep(trial.config)
+            if not all(math.isfinite(v) for v in point):  # worse than any finite point: it stops, unrecorded
+                if not kept:
+                    action = TrialScheduler.STOP
+                    self.stopped += 1
+                break
+            recorded[trial.trial_id] = point
             if not kept and not rung_decision(recorded, trial.trial_id, self.reduction_factor):
                 action = TrialScheduler.STOP
                 self.stopped += 1
@@ -146,7 +161,7 @@ class MultiObjectiveASHA(FIFOScheduler):
             point = tuple(float(result[m]) for m in self.metrics)
         except (KeyError, TypeError, ValueError):
             return None
-        return point if all(math.isfinite(v) for v in point) else None
+        return point
 
     def debug_string(self) -> str:
         return (f"MultiObjectiveASHA on {self.metrics}: rungs {self.milestones}, "

@@ -13,7 +13,8 @@ So a trial that ASHA would stop at a rung goes on when it keeps pace with no reg
 validation accuracy at that epoch is at least the baseline's, less ``spare_within_se`` binomial
 standard errors of the validation split (``sqrt(p(1-p)/n)`` at the baseline's accuracy ``p``, the noise
 of one accuracy measured on ``n`` examples). A trial clearly behind the baseline still stops, and a
-collapsed one always does. Until the baseline has reached that epoch, ASHA's rule alone decides.
+collapsed one always does. While the baseline lags behind the trial, its latest accuracy (at an earlier
+epoch, a lower bar) is the one compared; before its first epoch, ASHA's rule alone decides.
 """
 
 from __future__ import annotations
@@ -65,9 +66,16 @@ class BaselineAwareASHA(ASHAScheduler):
                 return TrialScheduler.CONTINUE
             return action
         if (action == TrialScheduler.STOP and step < self._last_rung_step
-                and keeps_pace(float(value), self._baseline_curve.get(int(step)), self._val_examples,
+                and keeps_pace(float(value), self._baseline_at(int(step)), self._val_examples,
                                self._spare_within_se)):
             uncount_stop(self)
             self.spared.setdefault(trial.trial_id, []).append(int(step))
             return TrialScheduler.CONTINUE
         return action
+
+    def _baseline_at(self, step: int) -> Optional[float]:
+        """The baseline's accuracy at ``step``, or at the latest epoch before it while the baseline lags
+        (a lower bar, since accuracy rises with epochs: a trial that keeps pace with it is spared rather
+        than judged by ASHA alone); None before the baseline's first epoch."""
+        reached = [epoch for epoch in self._baseline_curve if epoch <= step]
+        return self._baseline_curve[max(reached)] if reached else None

@@ -72,3 +72,19 @@ def test_a_grids_default_budget_counts_its_runs_not_num_samples():
                        "search.confirm_seeds=0",
                        "search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 0.01}]"])
     assert search_trials(cfg) == 2 and budget(cfg) == 20, "the baseline and one point, not 16 trials"
+
+
+def test_the_plan_is_cut_to_what_the_budget_affords_before_its_level_is_set():
+    """The benchmark stopped at 4 paired seeds under a level set for 5 looks (spent less than its error
+    rate, and lost power): the looks the budget cannot pay for are not planned."""
+    from sweep.confirm.rounds import affordable_plan
+    from sweep.stats.sequential import Plan, look_confidence
+
+    plan = Plan.from_search(3, 6)  # looks at 2, 3, 4, 5 paired seeds
+    # the baseline and one candidate, 25 epochs a run: round 1 costs 100, each later round 50
+    assert affordable_plan(plan, 2, 25, used=235, budget=500).looks == (2, 3, 4, 5), "235 + 100 + 3 x 50 = 485"
+    cut = affordable_plan(plan, 2, 25, used=300, budget=500)
+    assert cut.looks == (2, 3, 4), "300 + 100 + 2 x 50 = 500; a fourth round would pass it"
+    assert look_confidence(cut.looks, 0.95) < look_confidence(plan.looks, 0.95), "fewer looks: each less strict"
+    assert affordable_plan(plan, 2, 25, used=450, budget=500).looks == (), "not even the first round"
+    assert affordable_plan(plan, 3, 25, used=0, budget=0).looks == plan.looks, "0: no cap"

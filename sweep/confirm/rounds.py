@@ -69,6 +69,22 @@ def round_experiment(name: str, round_index: int) -> str:
     return first if round_index == 0 else f"{first}-{round_index + 1}"
 
 
+def affordable_plan(plan: Plan, configs: int, epochs: int, used: int, budget: int) -> Plan:
+    """``plan`` cut to the looks whose rounds fit the epoch budget with every one of ``configs`` (the
+    baseline and the candidates) still racing: the per-look level is calibrated for the looks that can
+    happen, not for a plan the budget ends early (a 5-look level held to 4 looks spends less than its
+    error rate and loses power). ``budget`` 0: no cap."""
+    if not budget:
+        return plan
+    looks, spent = [], used
+    for k, look in enumerate(plan.looks):
+        spent += len(plan.new_seeds(k)) * configs * epochs
+        if spent > budget:
+            break
+        looks.append(look)
+    return Plan(tuple(looks))
+
+
 def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records: list[summary.TrialRecord],
                      callbacks: list[Any], say: Callable[[str], None],
                      on_round: Callable[[int], None] = lambda n: None,
@@ -84,10 +100,21 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
     base, chosen = candidates(ranking.config_stats(table), cfg.search)
     if base is None or not chosen:
         return ConfirmOutcome(plan=plan, stopped="no completed baseline and penalized config to compare")
-    race = Race(base, chosen, cfg.search.confidence, look_confidence(plan.looks, cfg.search.confidence))
-    out = ConfirmOutcome(race=race, plan=plan, stopped=f"undecided at search.confirm_max_seeds="
-                                                       f"{cfg.search.confirm_max_seeds}: a tie costs the most")
     budget = tuner.budget(cfg)
+    planned = plan
+    plan = affordable_plan(plan, 1 + len(chosen), cfg.train.epochs,
+                           int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum()), budget)
+    race = Race(base, chosen, cfg.search.confidence, look_confidence(plan.looks, cfg.search.confidence))
+    stopped = (f"undecided at search.confirm_max_seeds={cfg.search.confirm_max_seeds}: a tie costs the most"
+               if plan.looks == planned.looks else
+               f"undecided at {plan.looks[-1] if plan.looks else 0} paired seeds, all that search.budget_epochs="
+               f"{budget} affords (search.confirm_max_seeds={cfg.search.confirm_max_seeds} would pair "
+               f"{planned.looks[-1]})")
+    out = ConfirmOutcome(race=race, plan=plan, stopped=stopped)
+    if not plan.looks:
+        out.stopped = (f"search.budget_epochs={budget}: the first confirmation round needs "
+                       f"{len(planned.new_seeds(0)) * (1 + len(chosen)) * cfg.train.epochs} epochs, more than is left")
+        return out
     for k in range(len(plan.looks)):
         alive = race.alive()
         runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset}

@@ -13,6 +13,7 @@ import urllib.request
 
 import pandas as pd
 
+from tests.conftest import REPO
 from tests.servers import free_port, wait_healthy
 from tests.shared_sweeps import LOCAL_CONFIRM_RUNS, LOCAL_SEARCH_TRIALS
 from trainables import names
@@ -66,3 +67,15 @@ def test_local_store_takes_four_concurrent_trials_and_mlflow_ui_shows_them(local
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
+
+
+def test_making_the_first_local_store_on_a_machine_prints_nothing(tmp_path):
+    """MLflow's "Creating initial MLflow database tables..." and "Updating database tables" (INFO, on
+    stderr) opened the console of the first sweep on a fresh machine."""
+    code = ("from pathlib import Path; from sweep.tracking.store import seed_local_store; "
+            f"seed_local_store(Path({str(tmp_path / 'mlflow.db')!r}))")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "mlflow.db").stat().st_size > 0 and list((tmp_path / "cache" / "regsweep").glob("*.db"))
+    assert proc.stdout == "" and proc.stderr == "", proc.stderr

@@ -9,6 +9,7 @@ server process is needed, and a plain ``mlflow ui`` in the same directory shows 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -70,6 +71,19 @@ def prepare_store() -> None:
     from mlflow.tracking import MlflowClient  # noqa: F401  (seconds of imports)
 
 
+@contextmanager
+def _quiet_migrations() -> Iterator[None]:
+    """MLflow's "Creating initial MLflow database tables..." and "Updating database tables" (INFO, on
+    stderr) while a new store is made: the console opens with regsweep's own lines only."""
+    quiet = logging.getLogger("mlflow.store.db.utils")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
 def seed_local_store(db: Path) -> None:
     """Start a new local store from an empty, fully migrated copy: MLflow's schema migrations take
     seconds on every new ``mlflow.db``, a file copy takes milliseconds. The copy is in SQLite's WAL
@@ -92,7 +106,8 @@ def seed_local_store(db: Path) -> None:
                 partial.unlink(missing_ok=True)
                 from mlflow.tracking import MlflowClient
 
-                MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments()  # creates and migrates
+                with _quiet_migrations():  # its INFO lines opened the first sweep's console on a new machine
+                    MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments()  # creates and migrates
                 with contextlib.closing(sqlite3.connect(partial)) as db_conn:
                     db_conn.execute("PRAGMA journal_mode=WAL")  # kept in the file: commits cost ~40% less
                 partial.replace(template)

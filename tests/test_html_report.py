@@ -71,3 +71,24 @@ def test_the_page_is_self_contained_with_every_chart(tmp_path):
     assert path.name == REPORT_HTML and "verdict: keep &lt;none&gt;" in page
     assert page.count('class="plotly-graph-div"') == 6  # parallel coordinates, importance, curves, best so far, front, pruning
     assert "<script src=" not in page and len(page) > 1_000_000, "plotly.js is embedded, not fetched"
+
+
+def test_the_verdict_renders_as_html_and_the_tables_hold_every_trial_and_config(tmp_path):
+    """The page showed verdict.md as one <pre> block: '# Verdict of sweep', '## ...' and the code
+    fences as text."""
+    import re
+
+    table = _table(n=12)
+    markdown = ("# Verdict of sweep unit\n\nNo regularizer helped: keep no regularization.\n\nCaveats:\n\n"
+                "- too few trials of l1\n\n## Accuracy and sparsity\n\n```\nfront: t001\n```\n")
+    page = write_html(tmp_path, "unit", markdown, table, {}, [1], ["t001"], []).read_text()
+    assert "<h1>Verdict of sweep unit</h1>" in page and "<h2>Accuracy and sparsity</h2>" in page
+    assert "<li>too few trials of l1</li>" in page and "<pre><code>front: t001" in page
+    text = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    text = re.sub(r"<[^>]+>", "", text)
+    assert "```" not in text and "# Verdict" not in text and "## " not in text
+    trials = page.split("class='sortable trials'")[1].split("</table>")[0]
+    assert trials.count("<tr>") == len(table) + 1, "a header and one row per trial"
+    configs = page.split("class='sortable configs'")[1].split("</table>")[0]
+    assert configs.count("<tr>") == table[names.COL_TRIAL].nunique() + 1, "every trial here is its own config"
+    assert "data-sort=" in trials and "table.sortable th" in page

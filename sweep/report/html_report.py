@@ -17,6 +17,7 @@ import pandas as pd
 from sweep.report.pareto import sparsity_axis
 from sweep.report.plots import pruning_points
 from sweep.common.labels import config_label
+from sweep.report import html_tables
 from trainables import names
 
 REPORT_HTML = "report.html"
@@ -227,8 +228,12 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
               ("", front_chart(table, front_trials))]
     if pruned_trials:
         parts.append(("", pruning_chart(table, pruned_trials)))
-    body = [f"<h1>regsweep: {html.escape(name)}</h1>", "<h2>Verdict</h2>",
-            f"<pre class='verdict'>{html.escape(verdict_markdown)}</pre>", "<h2>Charts</h2>"]
+    body = [f"<h1>regsweep: {html.escape(name)}</h1>", "<section class='verdict'>",
+            html_tables.verdict_html(verdict_markdown), "</section>",
+            "<h2>Configs</h2>", "<p class='note'>Completed trials of each config, mean ± sd over its seeds; click a "
+            "column to sort.</p>", html_tables.configs_table_html(table),
+            "<h2>Trials</h2>", "<p class='note'>Every trial, search and confirmation, as results.csv holds it.</p>",
+            html_tables.trials_table_html(table), "<h2>Charts</h2>"]
     first = True
     for text, fig in parts:
         if text:
@@ -238,8 +243,8 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
             first = False
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>regsweep: " + html.escape(name) + "</title>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{white-space:pre-wrap;"
-            "background:#f6f6f6;padding:1em}.note{color:#666}</style></head><body>" + "\n".join(body)
-            + "</body></html>")
+            "background:#f6f6f6;padding:1em}.note{color:#666}" + html_tables.STYLE + "</style></head><body>"
+            + "\n".join(body) + html_tables.SORT_SCRIPT + "</body></html>")
     path = out_dir / REPORT_HTML
     path.write_text(page, encoding="utf-8")
     return path

@@ -114,15 +114,14 @@ def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.
     if recommended[names.REGULARIZER] == names.NONE:
         if gain.n < MIN_PAIRED_SEEDS:
             headline = (f"No regularizer is proven to help: keep no regularization. The best penalty, "
-                        f"{config_label(candidate)}, gives {figure}: too few paired seeds to tell it from no "
-                        "regularization.")
+                        f"{config_label(candidate)}, gives {figure}.")
             return Verdict(headline, [caveat] + caveats, gain, False)
         why = "its gain is within noise" if gain.mean > 0 else "it does not beat no regularization"
         headline = (f"No regularizer helped: keep no regularization. The best penalty, {config_label(candidate)}, "
                     f"gives {figure}; {why}.")
     elif gain.n < MIN_PAIRED_SEEDS:  # chosen on validation; too few paired seeds to say anything of test
         headline = (f"No regularizer is proven to help. {config_label(recommended)} led on validation and is "
-                    f"recommended; it gives {figure}: too few paired seeds to tell it from no regularization.")
+                    f"recommended; it gives {figure}.")
     else:  # chosen on validation, but the held-out test split cannot tell it from the baseline
         headline = (f"No regularizer helped beyond noise. {config_label(recommended)} led on validation and is "
                     f"recommended, but it gives {figure}, within noise: expect about what no regularization gives.")

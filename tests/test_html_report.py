@@ -38,6 +38,14 @@ def test_the_one_parameter_that_drives_the_objective_ranks_first():
     assert found[names.LAMBDA] > 0.5, found
 
 
+def test_the_importance_chart_says_how_many_trials_it_rests_on_and_below_20_that_it_is_a_hint():
+    from sweep.report.html_report import importance_title
+
+    assert "5 completed penalized search trials" in importance_title("PedAnova", 5)
+    assert "a hint only: fewer than 20 trials" in importance_title("PedAnova", 5)
+    assert "hint" not in importance_title("PedAnova", 40)
+
+
 def test_too_few_trials_say_why_instead_of_ranking():
     found, evaluator, why = importances(rebuilt_study(_table(n=3)))
     assert found == {} and evaluator is None and "too few" in why

@@ -64,6 +64,20 @@ def rebuilt_study(table: pd.DataFrame, objective: str = names.VAL_ACCURACY) -> A
     return study
 
 
+#: Completed penalized trials below which the importance chart is a hint only: with a handful of trials
+#: one lucky λ makes "lambda 1.00" (the quick example drew it from 5).
+MIN_IMPORTANCE_TRIALS = 20
+
+
+def importance_title(evaluator_name: str, n_trials: int) -> str:
+    """The importance chart's title: what it rests on, and below ``MIN_IMPORTANCE_TRIALS`` that it is a hint."""
+    title = (f"Which of regularizer, placement and λ explains val_accuracy ({evaluator_name}, {n_trials} completed "
+             "penalized search trials)")
+    if n_trials < MIN_IMPORTANCE_TRIALS:
+        title += f"<br>a hint only: fewer than {MIN_IMPORTANCE_TRIALS} trials, so one lucky trial can decide it"
+    return title
+
+
 def importances(study: Any) -> tuple[dict[str, float], Any, str]:
     """Parameter importance with Optuna's PED-ANOVA (fANOVA when PED-ANOVA cannot, e.g. on too few
     trials); returns the importances, the evaluator that gave them and its name, or ({}, None, why not)."""
@@ -219,8 +233,7 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
     parts: list[tuple[str, Any]] = [("", parallel_chart(table))]
     if found:
         fig = ov.plot_param_importances(study, evaluator=evaluator, target_name=names.VAL_ACCURACY)
-        fig.update_layout(title=f"Which of regularizer, placement and λ explains val_accuracy ({evaluator_name}, "
-                                f"{len(study.trials)} completed penalized search trials)")
+        fig.update_layout(title=importance_title(evaluator_name, len(study.trials)))
         parts.append(("", fig))
     else:
         parts.append((f"<p class='note'>Parameter importance: not shown ({html.escape(evaluator_name)}).</p>", None))

@@ -17,7 +17,7 @@ BASE = [_row("none", names.NONE, 0.970, 0.30), _row("l2a", names.L2, 0.972, 0.35
 
 
 def test_the_claim_holds_when_an_l1_model_at_equal_accuracy_removes_clearly_more():
-    table = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.965, 0.80), _row("l1b", names.L1, 0.90, 0.97)])
+    table = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.965, 0.80), _row("l1b", names.L1, 0.90, 0.97, lam=1e-3)])
     a = l1_answer(table, 0.01)
     assert a.outcome == HOLDS
     assert a.l1[names.COL_TRIAL] == "l1a", "the 97% model is 7 pp worse: not at equal accuracy"
@@ -27,19 +27,29 @@ def test_the_claim_holds_when_an_l1_model_at_equal_accuracy_removes_clearly_more
 
 
 def test_the_claim_fails_when_l1_removes_no_more_than_l2_or_never_reaches_the_accuracy():
-    close = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.965, 0.35 + MARGIN / 2), _row("l1b", names.ELASTIC_NET, 0.5, 0.9)])
+    close = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.965, 0.35 + MARGIN / 2),
+                                 _row("l1b", names.ELASTIC_NET, 0.5, 0.9, lam=1e-3)])
     assert l1_answer(close, 0.01).outcome == FAILS
-    far = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.93, 0.9), _row("l1b", names.L1, 0.95, 0.8)])
+    far = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.93, 0.9), _row("l1b", names.L1, 0.95, 0.8, lam=1e-3)])
     a = l1_answer(far, 0.01)
     assert a.outcome == FAILS and "none of the 2" in a.reason and "0.9500" in a.reason
 
 
 def test_cannot_tell_with_too_few_l1_trials_finished_or_no_l2():
     stopped = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.97, 0.9),
-                                   _row("l1b", names.L1, 0.5, 0.0, state=names.STATE_STOPPED),
-                                   _row("l1c", names.L1, 0.1, 0.0, state=names.STATE_COLLAPSED)])
+                                   _row("l1b", names.L1, 0.5, 0.0, state=names.STATE_STOPPED, lam=1e-3),
+                                   _row("l1c", names.L1, 0.1, 0.0, state=names.STATE_COLLAPSED, lam=1e-2)])
     a = l1_answer(stopped, 0.01)
-    assert a.outcome == CANNOT_TELL and "(1; 2 needed)" in a.reason
-    no_l2 = pd.DataFrame([BASE[0], _row("l1a", names.L1, 0.97, 0.9), _row("l1b", names.L1, 0.96, 0.9)])
+    assert a.outcome == CANNOT_TELL and "at 1 λ value (1 trial; 2 λ values needed)" in a.reason
+    no_l2 = pd.DataFrame([BASE[0], _row("l1a", names.L1, 0.97, 0.9), _row("l1b", names.L1, 0.96, 0.9, lam=1e-3)])
     assert l1_answer(no_l2, 0.01).outcome == CANNOT_TELL
     assert l1_answer(pd.DataFrame([{k: v for k, v in BASE[0].items() if k != names.REMOVABLE}]), 0.01) is None
+
+
+def test_two_trials_at_one_lambda_cannot_tell():
+    """The quick example: one L1 and one elastic-net trial on activity, both at λ=0.01, after 4 epochs,
+    and the section said the claim "fails"."""
+    one_lambda = pd.DataFrame(BASE + [_row("l1a", names.L1, 0.93, 0.3, lam=0.01),
+                                      _row("en", names.ELASTIC_NET, 0.92, 0.3, lam=0.01)])
+    a = l1_answer(one_lambda, 0.01)
+    assert a.outcome == CANNOT_TELL and "at 1 λ value (2 trials; 2 λ values needed)" in a.reason

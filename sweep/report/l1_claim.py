@@ -11,7 +11,9 @@ make a model sparse by ruining it:
   the L2 trial that removes the most;
 - **holds** when the L1 side removes at least ``MARGIN`` more of the weights; **fails** when it does
   not, or when no L1 or elastic-net trial reached that accuracy although enough finished;
-- **cannot tell** when fewer than ``MIN_FINISHED`` L1 or elastic-net trials (or no L2 trial) finished.
+- **cannot tell** when L1 and elastic net finished (completed, above chance) at fewer than
+  ``MIN_LAMBDAS`` distinct λ values, or no L2 trial finished: one λ (two trials of L1 and elastic net at
+  λ=0.01 after 4 epochs) says nothing of the λ at which L1 would sparsify without losing accuracy.
 
 Each figure is one trained model at one weight seed (the seed is printed): a single-sweep reading,
 not a test, so a difference under ``MARGIN`` counts as no difference.
@@ -28,8 +30,8 @@ from trainables import names
 
 #: The claim holds when the L1 side removes at least this much more of the weights (5 points).
 MARGIN = 0.05
-#: L1 or elastic-net trials that must finish before the sweep answers.
-MIN_FINISHED = 2
+#: Distinct λ values at which L1 or elastic net must finish before the sweep answers.
+MIN_LAMBDAS = 2
 #: The penalties on the claim's L1 side.
 L1_SIDE = (names.L1, names.ELASTIC_NET)
 HOLDS, FAILS, CANNOT_TELL = "holds", "fails", "cannot tell"
@@ -66,9 +68,12 @@ def l1_answer(table: pd.DataFrame, tolerance: float) -> Optional[L1Answer]:
     l1_done = done[done[names.REGULARIZER].isin(L1_SIDE)]
     l1, l2 = _sparsest(near[near[names.REGULARIZER].isin(L1_SIDE)]), _sparsest(near[near[names.REGULARIZER] == names.L2])
     within = f"within {tolerance * 100:g} pp of the best val_accuracy {best_val:.4f}"
-    if len(l1_done) < MIN_FINISHED:
-        return L1Answer(CANNOT_TELL, f"too few L1 or elastic-net trials finished ({len(l1_done)}; "
-                        f"{MIN_FINISHED} needed): raise search.num_samples", l1, l2, best_val, tolerance)
+    lambdas = pd.to_numeric(l1_done[names.LAMBDA], errors="coerce").dropna().nunique()
+    if lambdas < MIN_LAMBDAS:
+        return L1Answer(CANNOT_TELL, f"L1 and elastic net finished at {lambdas} λ value{'s' if lambdas != 1 else ''} "
+                        f"({len(l1_done)} trial{'s' if len(l1_done) != 1 else ''}; {MIN_LAMBDAS} λ values needed): "
+                        "raise search.num_samples, or add search.objectives=[val_accuracy,sparsity]",
+                        l1, l2, best_val, tolerance)
     if l2 is None:
         return L1Answer(CANNOT_TELL, f"no L2 trial finished {within}", l1, l2, best_val, tolerance)
     if l1 is None:

@@ -247,6 +247,7 @@ def test_an_interrupted_then_killed_launcher_resumes_into_the_same_parent_withou
     assert not (out_dir / "results.csv").exists()
     parents, _ = runs_of(client, exp)
     assert len(parents) == 1 and parents[0].info.status == "KILLED"
+    done_at_ctrl_c = finished_children()
 
     log = tmp_path / "second.log"
     proc = start(tmp_path, log, *args, "resume=true")
@@ -274,9 +275,12 @@ def test_an_interrupted_then_killed_launcher_resumes_into_the_same_parent_withou
     assert all(c.data.tags[names.TAG_STATE] in TERMINAL for c in children)
     by_trial = {c.data.tags[names.TAG_TRIAL_ID]: c for c in children}
     assert done_before and len(done_before) >= n, "the search had finished before the kill"
-    for early in done_before:
-        again = by_trial[early.data.tags[names.TAG_TRIAL_ID]]
-        assert again.data.tags[names.TAG_ATTEMPTS] == "1", "a finished trial is not rerun"
+    seen = {c.info.run_name: (c.data.tags[names.TAG_TRIAL_ID], c.data.tags[names.TAG_ATTEMPTS]) for c in children}
+    at_kill = {c.data.tags[names.TAG_TRIAL_ID]: c.data.tags[names.TAG_ATTEMPTS] for c in done_before}
+    at_ctrl_c = {c.data.tags[names.TAG_TRIAL_ID]: c.data.tags[names.TAG_ATTEMPTS] for c in done_at_ctrl_c}
+    assert at_ctrl_c and set(at_ctrl_c.values()) == {"1"}, (at_ctrl_c, seen)
+    for trial, attempts in {**at_kill, **at_ctrl_c}.items():  # a finished trial is never trained again
+        assert by_trial[trial].data.tags[names.TAG_ATTEMPTS] == attempts, (trial, at_ctrl_c, at_kill, seen)
     for child in children:
         if child.data.tags[names.TAG_STATE] == names.STATE_COMPLETED:
             assert_full_history(client, child, epochs)

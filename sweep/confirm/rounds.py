@@ -89,8 +89,8 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
                      callbacks: list[Any], say: Callable[[str], None],
                      on_round: Callable[[int], None] = lambda n: None,
                      after_round: Callable[[], None] = lambda: None) -> ConfirmOutcome:
-    """Train the rounds until the race is decided, ``search.confirm_max_seeds`` is reached or the
-    epoch budget would be passed. ``on_round(n)`` is told each round's run count before it starts;
+    """Train the rounds until the race is decided or the plan, cut to what the epoch budget affords
+    (``affordable_plan``), runs out. ``on_round(n)`` is told each round's run count before it starts;
     ``after_round`` runs after each (the interrupt check)."""
     plan = Plan.from_search(cfg.search.confirm_seeds, cfg.search.confirm_max_seeds)
     if not plan.looks:
@@ -119,11 +119,6 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
         alive = race.alive()
         runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset}
                 for offset in plan.new_seeds(k) for row in (base, *alive)]
-        used = int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum())
-        if budget and used + len(runs) * cfg.train.epochs > budget:
-            out.stopped = (f"search.budget_epochs={budget}: round {k + 1} needs {len(runs) * cfg.train.epochs} "
-                           f"epochs, only {max(0, budget - used)} left, so it was not started")
-            break
         on_round(len(runs))
         if k == 0:
             say(f"confirming {len(alive)} candidate(s) against no regularization on paired seeds, in rounds "
@@ -136,7 +131,7 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
         out.paired_seeds = plan.looks[k]
         after_round()
         records += summary.records_from_results(grid, names.PHASE_CONFIRM, cfg.train.seed)
-        table = summary.trials_table(records)  # once per round: the race's look and the next budget check
+        table = summary.trials_table(records)  # once per round: the race's look
         if race.look(table):
             out.stopped = "decided" if race.alive() else "every candidate left the race"
             break

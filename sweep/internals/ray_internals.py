@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sweep.common.quiet import quiet_logger
+
 #: The private module and function used below (the pinning test imports them by these names).
 TOKEN_SETUP_MODULE = "ray._private.authentication.authentication_token_setup"
 TOKEN_SETUP_FUNCTION = "maybe_enable_token_auth_if_token_available"
@@ -23,13 +25,9 @@ def enable_token_auth_if_token_available() -> bool:
     import importlib
 
     setup = getattr(importlib.import_module(TOKEN_SETUP_MODULE), TOKEN_SETUP_FUNCTION)
-    quiet = logging.getLogger(TOKEN_SETUP_MODULE)
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # its "token authentication is enabled" line is for a cluster's owner
-    try:
+    # its "token authentication is enabled" line is for a cluster's owner
+    with quiet_logger(TOKEN_SETUP_MODULE, logging.ERROR):
         return bool(setup(warn_if_disabled=False))
-    finally:
-        quiet.setLevel(level)
 
 
 # **Ray's OptunaSearch.** It has no public handle on its Optuna study or on the Optuna trial behind a

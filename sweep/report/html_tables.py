@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from sweep.common.labels import config_label
-from sweep.report.ranking import CONFIG_KEYS, config_stats
+from sweep.report.ranking import CONFIG_KEYS, config_stats, mean_pm_sd
 from trainables import names
 
 #: The trials table's columns: (header, column of the trial table, how a value prints).
@@ -58,9 +58,7 @@ def verdict_html(markdown: str) -> str:
 
 def _cell(value: Any, kind: str) -> tuple[str, str]:
     """(shown, sort key) of one value."""
-    missing = value is None or (isinstance(value, float) and math.isnan(value)) or (
-        not isinstance(value, str) and pd.isna(value))
-    if missing:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "-", ""
     if kind == "int":
         return f"{int(value)}", f"{int(value)}"
@@ -101,10 +99,8 @@ def configs_table_html(table: pd.DataFrame) -> str:
     rows = []
     for _, config in stats.iterrows():
         def pm(metric: str) -> tuple[str, str, bool]:
-            mean, sd = float(config[f"{metric}_mean"]), float(config[f"{metric}_sd"])
-            if math.isnan(mean):
-                return "-", "", False
-            return (f"{mean:.4f}" if math.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"), f"{mean:.6f}", False
+            mean = float(config[f"{metric}_mean"])
+            return mean_pm_sd(mean, float(config[f"{metric}_sd"])), "" if math.isnan(mean) else f"{mean:.6f}", False
         label = config_label(config)
         rows.append([(label, label, True), (str(int(config["n_seeds"])), str(int(config["n_seeds"])), False),
                      pm("val"), pm("test"), (*_cell(config[names.SPARSITY], "acc"), False)])

@@ -159,12 +159,13 @@ def render_stats(stats: pd.DataFrame) -> str:
     lines = [f"{'config':<48} {'seeds':>5} {'val_accuracy':>17} {'test_accuracy':>17} {'sparsity':>8}"]
     for _, row in stats.iterrows():
         lines.append(f"{config_label(row):<48} {int(row['n_seeds']):>5} "
-                     f"{_pm(row['val_mean'], row['val_sd']):>17} {_pm(row['test_mean'], row['test_sd']):>17} "
+                     f"{mean_pm_sd(row['val_mean'], row['val_sd']):>17} {mean_pm_sd(row['test_mean'], row['test_sd']):>17} "
                      f"{float(row[names.SPARSITY]):>8.4f}")
     return "\n".join(lines)
 
 
-def _pm(mean: float, sd: float) -> str:
+def mean_pm_sd(mean: float, sd: float) -> str:
+    """``0.9800 ± 0.0100``; the mean alone without a spread (one seed), ``-`` without a mean."""
     if math.isnan(mean):
         return "-"
     return f"{mean:.4f}" if math.isnan(sd) else f"{mean:.4f} ± {sd:.4f}"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from sweep.config.schema import SweepConfig
+from sweep.common.quiet import quiet_logger
 from sweep.common.say import say
 from sweep.tracking import lease
 from sweep.tracking.retry import call_with_retry
@@ -71,19 +72,6 @@ def prepare_store() -> None:
     from mlflow.tracking import MlflowClient  # noqa: F401  (seconds of imports)
 
 
-@contextmanager
-def _quiet_migrations() -> Iterator[None]:
-    """MLflow's "Creating initial MLflow database tables..." and "Updating database tables" (INFO, on
-    stderr) while a new store is made: the console opens with regsweep's own lines only."""
-    quiet = logging.getLogger("mlflow.store.db.utils")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        quiet.setLevel(level)
-
-
 def seed_local_store(db: Path) -> None:
     """Start a new local store from an empty, fully migrated copy: MLflow's schema migrations take
     seconds on every new ``mlflow.db``, a file copy takes milliseconds. The copy is in SQLite's WAL
@@ -106,7 +94,9 @@ def seed_local_store(db: Path) -> None:
                 partial.unlink(missing_ok=True)
                 from mlflow.tracking import MlflowClient
 
-                with _quiet_migrations():  # its INFO lines opened the first sweep's console on a new machine
+                # its INFO lines ("Creating initial MLflow database tables...", "Updating database
+                # tables") opened the first sweep's console on a new machine
+                with quiet_logger("mlflow.store.db.utils", logging.WARNING):
                     MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments()  # creates and migrates
                 with contextlib.closing(sqlite3.connect(partial)) as db_conn:
                     db_conn.execute("PRAGMA journal_mode=WAL")  # kept in the file: commits cost ~40% less

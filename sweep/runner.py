@@ -118,7 +118,8 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
         cluster.disconnect(started)
     assert info is not None and writer is not None
     report = build_report(cfg, name, inputs.data.name, inputs.data.sizes()["val"], trained.records(cfg.train.seed),
-                          inputs.profile, trained.notes + [trained.confirmed.line()], level=trained.confirmed.level)
+                          inputs.profile, trained.notes + [trained.confirmed.line()],
+                          claims=trained.confirmed.race.claims if trained.confirmed.race is not None else None)
     outcome = write_report(report, out_dir)
     render_report(report, outcome, tuner.budget(cfg), inputs.model.line(), wide=cfg.console.verbose)
     timeline.mark(SUMMARY_WRITTEN)

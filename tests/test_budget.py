@@ -48,9 +48,11 @@ def test_without_a_budget_the_search_is_not_capped():
 
 def test_the_default_budget_is_the_searchs_cost_without_early_stopping_plus_the_first_round():
     cfg = load_config(["search.num_samples=16", "train.epochs=25"])
-    assert budget(cfg) == 400 + 2 * 2 * 25, "baseline + 1 candidate at 2 fresh seeds"
+    assert budget(cfg) == 400 + 2 * 3 * 25, "baseline + 1 candidate at 3 fresh seeds"
     assert search_budget(cfg) == 400, "the default never cuts the search"
-    assert search_budget(load_config(["search.budget_epochs=300"])) == 300 - 100
+    assert search_budget(load_config(["search.budget_epochs=300"])) == 300 - 150
+    assert budget(load_config(["search.num_samples=16", "train.epochs=25", "search.confirm_seeds=3"])) == 550, \
+        "a first round planned at 2 fresh seeds trains 3: no look before 3"
     assert budget(load_config(["search.budget_epochs=0"])) == 0 and search_budget(load_config(["search.budget_epochs=0"])) == 0
     assert budget(load_config(["search.budget_epochs=250"])) == 250
 
@@ -76,15 +78,17 @@ def test_a_grids_default_budget_counts_its_runs_not_num_samples():
 
 def test_the_plan_is_cut_to_what_the_budget_affords_before_its_level_is_set():
     """The benchmark stopped at 4 paired seeds under a level set for 5 looks (spent less than its error
-    rate, and lost power): the looks the budget cannot pay for are not planned."""
+    rate, and lost power): the looks the budget cannot pay for are not planned, and the last look that
+    can happen tests at nearly the whole level."""
     from sweep.confirm.rounds import affordable_plan
-    from sweep.stats.sequential import Plan, look_confidence
+    from sweep.stats.sequential import Plan, haybittle_peto
 
-    plan = Plan.from_search(3, 6)  # looks at 2, 3, 4, 5 paired seeds
-    # the baseline and one candidate, 25 epochs a run: round 1 costs 100, each later round 50
-    assert affordable_plan(plan, 2, 25, used=235, budget=500).looks == (2, 3, 4, 5), "235 + 100 + 3 x 50 = 485"
-    cut = affordable_plan(plan, 2, 25, used=300, budget=500)
-    assert cut.looks == (2, 3, 4), "300 + 100 + 2 x 50 = 500; a fourth round would pass it"
-    assert look_confidence(cut.looks, 0.95) < look_confidence(plan.looks, 0.95), "fewer looks: each less strict"
-    assert affordable_plan(plan, 2, 25, used=450, budget=500).looks == (), "not even the first round"
+    plan = Plan.from_search(4, 7)  # looks at 3, 4, 5, 6 paired seeds
+    # the baseline and one candidate, 25 epochs a run: round 1 costs 150, each later round 50
+    assert affordable_plan(plan, 2, 25, used=200, budget=500).looks == (3, 4, 5, 6), "200 + 150 + 3 x 50 = 500"
+    cut = affordable_plan(plan, 2, 25, used=250, budget=500)
+    assert cut.looks == (3, 4, 5), "250 + 150 + 2 x 50 = 500; a fourth round would pass it"
+    assert haybittle_peto(cut.looks, 0.025).final_p != haybittle_peto(plan.looks, 0.025).final_p
+    assert haybittle_peto(cut.looks, 0.025).looks[-1] == 5, "the last look is the last the budget pays for"
+    assert affordable_plan(plan, 2, 25, used=400, budget=500).looks == (), "not even the first round"
     assert affordable_plan(plan, 3, 25, used=0, budget=0).looks == plan.looks, "0: no cap"

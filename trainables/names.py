@@ -13,6 +13,9 @@ L1_RATIO = "l1_ratio"
 SEARCH_PARAMS = (REGULARIZER, PLACEMENT, LAMBDA, L1_RATIO)
 #: Trial config key of a confirmation run's weight seed (search trials use ``train.seed``).
 SEED = "seed"
+#: Trial config key (and MLflow param) of a confirmation run's own train/validation/test split: every
+#: paired seed deals the examples anew, the same for the baseline and the candidates at that seed.
+SPLIT_SEED = "split_seed"
 #: Child-run params that say which model was swept and which of its layers took the regularizer.
 MODEL = "model"
 REGULARIZED_LAYERS = "regularized_layers"

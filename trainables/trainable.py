@@ -22,7 +22,7 @@ import numpy as np
 
 from trainables import names
 from trainables.metrics.collapse import chance_ceiling, is_collapsed
-from trainables.data.types import model_input, Dataset
+from trainables.data.types import Dataset, model_input, resplit
 from trainables.model.source import ModelSource
 from trainables.metrics.pruning import pruning_metrics
 from trainables.metrics.removable import removable_fraction
@@ -55,6 +55,8 @@ def trial_params(config: Mapping[str, Any], settings: TrainSettings,
     spec = RegularizerSpec.from_trial_config(config)
     params = spec.as_params()
     params.update({k: v for k, v in asdict(settings_for(config, settings)).items() if k in LOGGED_SETTINGS})
+    if config.get(names.SPLIT_SEED) is not None:
+        params[names.SPLIT_SEED] = int(config[names.SPLIT_SEED])
     if source is not None:
         params[names.MODEL] = source.target
         if source.table is not None:
@@ -99,6 +101,8 @@ def run_trial(
     started = time.perf_counter()
     spec = RegularizerSpec.from_trial_config(config)
     settings = settings_for(config, settings)
+    if config.get(names.SPLIT_SEED) is not None:  # a confirmation run: its seed's own split
+        data = resplit(data, int(config[names.SPLIT_SEED]))
     tf = prepare_tensorflow(settings.threads)
     import keras
 

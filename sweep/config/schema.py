@@ -58,9 +58,11 @@ class SearchConfig:
     l1_ratio, which only some trials have, is then drawn at random."""
     startup_trials: int = 8
     """Trials (points_to_evaluate included) before TPE starts modelling the results."""
-    confirm_seeds: int = 3
-    """Seeds per confirmed config, the search trial's own included: the top configs and the baseline
-    are re-run with train.seed+1, +2, ... so the answer is a mean with a spread. 0 or 1 = off."""
+    confirm_seeds: int = 4
+    """Seeds per confirmed config in the first round, the search trial's own included: the top configs
+    and the baseline are re-run with train.seed+1, +2, ..., each seed on its own train/validation/test
+    split, so the answer is a mean with a spread. No look comes before 3 fresh paired seeds, so 2 and 3
+    train 3 as well. 0 or 1 = off."""
     confirm_top: int = 1
     """How many of the best completed penalized configs are confirmed (the baseline always is)."""
     confirm_max_seeds: int = 6
@@ -72,8 +74,9 @@ class SearchConfig:
     num_samples x train.epochs (what the search would train without early stopping) plus the first
     confirmation round; 0 = no cap."""
     confidence: float = 0.95
-    """Level of the verdict's paired t intervals: a penalty "helped" when its whole interval of test
-    gains over no regularization, on the paired confirmation seeds, lies above 0."""
+    """Level of the verdict's paired t intervals: a penalty "helped" when the one-sided test of its paired
+    test gain over no regularization, on the confirmation seeds, holds at (1 - confidence) / 2 over all
+    looks and candidates (sweep.confirm.sequential)."""
     points_to_evaluate: List[Dict[str, Any]] = field(default_factory=list)
     """Your own known configs to try first; each must lie inside the space."""
     article_points: bool = True

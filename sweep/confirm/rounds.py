@@ -20,7 +20,7 @@ from sweep.report import summary
 from sweep.search import tuner
 from sweep.config.schema import SearchConfig, SweepConfig
 from sweep.confirm.sequential import Race
-from sweep.stats.sequential import Plan, look_confidence
+from sweep.stats.sequential import FUTILITY_POWER, Plan
 from trainables import names
 
 
@@ -36,11 +36,6 @@ class ConfirmOutcome:
     """Fresh paired seeds the baseline trained with (the most any candidate has)."""
     stopped: str = "no confirmation"
     """Why no further round ran, in words."""
-
-    @property
-    def level(self) -> Optional[float]:
-        """The per-look confidence of the race's intervals (None without confirmation)."""
-        return self.race.level if self.race is not None else None
 
     def line(self) -> str:
         """``confirmation: 3 paired seeds of at most 5, 2 rounds (decided)``."""
@@ -104,7 +99,7 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
     planned = plan
     plan = affordable_plan(plan, 1 + len(chosen), cfg.train.epochs,
                            int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum()), budget)
-    race = Race(base, chosen, cfg.search.confidence, look_confidence(plan.looks, cfg.search.confidence))
+    race = Race(base, chosen, cfg.search.confidence, plan.looks)
     stopped = (f"undecided at search.confirm_max_seeds={cfg.search.confirm_max_seeds}: a tie costs the most"
                if plan.looks == planned.looks else
                f"undecided at {plan.looks[-1] if plan.looks else 0} paired seeds, all that search.budget_epochs="
@@ -116,14 +111,14 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
                        f"{len(planned.new_seeds(0)) * (1 + len(chosen)) * cfg.train.epochs} epochs, more than is left")
         return out
     for k in range(len(plan.looks)):
-        alive = race.alive()
-        runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset}
-                for offset in plan.new_seeds(k) for row in (base, *alive)]
+        racing = race.open()
+        runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset,
+                 names.SPLIT_SEED: cfg.train.seed + offset}
+                for offset in plan.new_seeds(k) for row in (base, *racing)]
         on_round(len(runs))
         if k == 0:
-            say(f"confirming {len(alive)} candidate(s) against no regularization on paired seeds, in rounds "
-                f"(at most {plan.looks[-1]} seeds; each look at {100 * race.level:.1f}% so that all looks "
-                f"together hold {100 * race.confidence:g}%)")
+            say(f"confirming {len(racing)} candidate(s) against no regularization on paired seeds, each on its "
+                f"own split: {plan_words(race)}")
         say(f"confirmation round {k + 1}: {len(runs)} runs x {cfg.train.epochs} epochs "
             f"(seeds {', '.join(str(cfg.train.seed + o) for o in plan.new_seeds(k))})")
         grid = _fit_round(cfg, name, k, trainable, runs, callbacks)
@@ -133,11 +128,25 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
         records += summary.records_from_results(grid, names.PHASE_CONFIRM, cfg.train.seed)
         table = summary.trials_table(records)  # once per round: the race's look
         if race.look(table):
-            out.stopped = "decided" if race.alive() else "every candidate left the race"
+            out.stopped = ("decided" if any(c.helped for c in race.claims.values())
+                           else "every candidate left the race")
             break
     for label, why in race.dropped.items():
         say(f"confirmation: {label} left the race: {why}")
     return out
+
+
+def plan_words(race: Race) -> str:
+    """The looks, their levels and the futility rule, as the console states them before the first round."""
+    bound = race.boundary(len(race.candidates))
+    looks = ", ".join(str(n) for n in race.looks)
+    if len(race.looks) == 1:
+        return (f"one look at {looks} paired seeds, a one-sided test at {100 * bound.final_p:.2f}% "
+                f"(\"helped\" is wrong at most {100 * race.alpha:g}% of the time)")
+    return (f"looks at {looks} paired seeds; an interim look claims a gain only at one-sided p < {bound.interim_p:g}, "
+            f"the last at p < {bound.final_p:.4f}, so that all looks together claim a false gain at most "
+            f"{100 * race.alpha:g}% of the time (Haybittle-Peto); a candidate whose chance to show a gain by the "
+            f"last look falls below {100 * FUTILITY_POWER:g}% stops")
 
 
 def _fit_round(cfg: SweepConfig, name: str, round_index: int, trainable: Any, runs: list[dict[str, Any]],

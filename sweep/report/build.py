@@ -5,11 +5,11 @@ MLflow, ``render`` on the console."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from sweep.config.schema import SweepConfig
+from sweep.config.schema import SearchConfig, SweepConfig
 from sweep.report import ranking, summary
 from sweep.report.article import comparison as compare_with_article
 from sweep.report.html_report import asha_rungs
@@ -18,6 +18,7 @@ from sweep.report.l1_claim import render as render_l1
 from sweep.report.pareto import ParetoAnswer, pareto_answer
 from sweep.report.pareto import render as render_pareto
 from sweep.report.verdict import Verdict, make_verdict
+from sweep.stats.sequential import Claim
 from sweep.common.labels import describe
 from sweep.search.priors import DataProfile, rule_outcome
 from trainables import names
@@ -62,12 +63,15 @@ class Report:
 
 
 def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records: list[summary.TrialRecord],
-                 profile: DataProfile, notes: list[str], level: Optional[float] = None) -> Report:
-    """Rank the configs, choose the answer and say how much to trust it."""
+                 profile: DataProfile, notes: list[str], claims: Optional[Mapping[str, Claim]] = None) -> Report:
+    """Rank the configs, choose the answer and say how much to trust it. With confirmation, the answer
+    comes from its seeds alone (``ranking.confirmed_choice``), and ``claims`` (the race's standing of each
+    candidate) decide "helped"; without, the search's validation ranking chooses and nothing is claimed."""
     table = summary.trials_table(records)
     stats = ranking.config_stats(table)
-    rec_row, best_penalized = ranking.choose(stats, n_val, cfg.search.confirm_seeds, table, cfg.search.confidence)
-    verdict = make_verdict(table, stats, rec_row, best_penalized, cfg.search, level=level, notes=notes)
+    rec_row, best_penalized, confirmed = choose_answer(table, stats, n_val, cfg.search)
+    verdict = make_verdict(table, confirmed.stats if confirmed is not None else stats, rec_row, best_penalized,
+                           cfg.search, claims=claims, notes=notes, confirmed=confirmed is not None)
     if rec_row is not None:
         best: Optional[dict[str, Any]] = summary.best_config(rec_row)
         best_metrics = {names.VAL_ACCURACY: float(rec_row["val_mean"]),
@@ -83,8 +87,7 @@ def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records:
     note = summary.lambda_edge_note(pd.Series(best), cfg.search) if best else None
     answer = pareto_answer(table, cfg.search.accuracy_tolerance)
     penalized_best = best_penalized[names.REGULARIZER] if best_penalized is not None else None
-    helped = rec_row is not None and rec_row[names.REGULARIZER] != names.NONE
-    rule = rule_outcome(profile, penalized_best, helped)
+    rule = rule_outcome(profile, penalized_best, verdict.helped)
     sections = {PARETO_SECTION: render_pareto(answer, _describe_row)}
     claim = l1_answer(table, cfg.search.accuracy_tolerance)
     if claim is not None:
@@ -102,6 +105,18 @@ def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records:
     return Report(name=name, dataset=dataset, table=table, stats=stats, verdict=verdict, best=best,
                   best_metrics=best_metrics, best_extra=extra, edge_note=note, pareto=answer, sections=sections,
                   rule_line=rule, pruned_trials=pruned, curves={r.trial: list(r.curve) for r in records}, rungs=rungs)
+
+
+def choose_answer(table: pd.DataFrame, stats: pd.DataFrame, n_val: int, search: SearchConfig
+                  ) -> tuple[Optional[pd.Series], Optional[pd.Series], Optional[ranking.ConfirmedChoice]]:
+    """The recommendation and the best penalty: from the confirmation seeds alone where confirmation
+    paired a penalty with the baseline; otherwise (no confirmation ran) the search's validation ranking,
+    which the verdict then says claims nothing."""
+    confirmed = ranking.confirmed_choice(table, search.confidence)
+    if confirmed is not None:
+        return confirmed.recommended, confirmed.best_penalized, confirmed
+    rec_row, best_penalized = ranking.choose(stats, n_val, search.confirm_seeds, table, search.confidence)
+    return rec_row, best_penalized, None
 
 
 def _describe_row(row: pd.Series) -> str:

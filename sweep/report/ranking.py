@@ -14,6 +14,7 @@ the least intervention that does the job).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -150,6 +151,43 @@ def choose(stats: pd.DataFrame, n_val: int, seeds: int, table: Optional[pd.DataF
     penalized = pool[pool[names.REGULARIZER] != names.NONE]
     return (recommend(stats, n_val, pool, table, confidence) if not pool.empty else None,
             recommend(stats, n_val, penalized, table, confidence) if not penalized.empty else None)
+
+
+@dataclass(frozen=True)
+class ConfirmedChoice:
+    """The answer from the confirmation seeds alone."""
+
+    recommended: pd.Series
+    """The config with the best estimated test accuracy: the penalty with the largest mean paired gain
+    over no regularization when that gain is above 0, else no regularization."""
+    best_penalized: pd.Series
+    """The penalty with the largest mean paired gain (the one the verdict states)."""
+    stats: pd.DataFrame
+    """Per-config statistics over the confirmation seeds only: the figures of best_config.json."""
+
+
+def confirmed_choice(table: pd.DataFrame, confidence: float = DEFAULT_CONFIDENCE) -> Optional[ConfirmedChoice]:
+    """The recommendation from confirmation seeds only (None when no penalty was paired with the
+    baseline there). The search trials never count: each was picked as the best of many on its own seed,
+    so its figure is biased upwards (the winner's curse). The estimate of a config's test accuracy is the
+    baseline's plus its mean paired gain, so configs compare on the seeds they share with the baseline."""
+    confirm = table[table[names.COL_PHASE] == names.PHASE_CONFIRM]
+    stats = config_stats(confirm)
+    base = stats[stats[names.REGULARIZER] == names.NONE]
+    if base.empty:
+        return None
+    base_row = base.iloc[0]
+    base_test = seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM)
+    gains = []
+    for _, row in stats[stats[names.REGULARIZER] != names.NONE].iterrows():
+        gain = paired_difference(seed_values(table, row, names.TEST_ACCURACY, names.PHASE_CONFIRM), base_test,
+                                 confidence, min_seeds=2)
+        if gain.n:
+            gains.append((gain.mean, row))
+    if not gains:
+        return None
+    mean, best = max(gains, key=lambda g: g[0])
+    return ConfirmedChoice(best if mean > 0 else base_row, best, stats)
 
 
 def render_stats(stats: pd.DataFrame) -> str:

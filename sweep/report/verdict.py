@@ -1,13 +1,15 @@
 """The verdict: the sweep's answer in plain words, with how much to trust it.
 
-It names the recommended regularizer, where and how strong, and its gain over no regularization in
-percentage points of test accuracy: the mean of the per-seed differences over the confirmation seeds
-both were trained with (the search trial's own seed excluded), with Student's t interval at
-``search.confidence`` (``sweep.stats.paired``). A penalty "helped" only when that whole interval lies above
-0, a one-sided test at level (1 + confidence) / 2. With fewer than two paired seeds no interval is
-given and nothing is called better. Caveats follow: a gain within noise, a best λ on the edge of the
-range, a regularizer with too few finished trials to judge, and penalties that collapsed or diverged
-above some λ.
+Two things, kept apart. **The recommendation** is the config with the best estimated test accuracy on
+the confirmation seeds alone (``sweep.report.ranking.confirmed_choice``): a penalty when its mean paired
+gain over no regularization is above 0, else no regularization. **The claim** "helped" is one
+pre-specified test, made by the confirmation race (``sweep.confirm.sequential``): the paired test gain
+over no regularization, Student's t on the confirmation seeds (each on its own split), one-sided at
+``(1 - search.confidence) / 2`` across the looks (Haybittle–Peto) and the candidates (Holm). The
+verdict states the gain with its interval and P(gain > 0) (Student's t posterior under a flat prior),
+and says plainly when the recommendation is the better estimate but not proven. No interval comes
+from fewer than 3 paired seeds. Caveats follow: why it is undecided, a best λ on the edge of the
+range, a regularizer with too few finished trials to judge, and penalties that collapsed or diverged.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_differ
 from sweep.common.labels import config_label, regularizer_name
 from sweep.report.ranking import seed_values
 from sweep.report.summary import lambda_edge_note
+from sweep.stats.sequential import Claim
 from trainables import names
 
 #: A searched regularizer with fewer trials than this run to the full budget gets a caveat.
@@ -53,7 +56,8 @@ class Verdict:
         finite = g is not None and g.measured
         return {"gain_pp": self.gain_pp, "gain_interval_pp": [100 * g.low, 100 * g.high] if finite else None,
                 "confidence": g.confidence if g is not None else None, "paired_seeds": g.n if g is not None else 0,
-                "helped": self.helped}
+                "helped": self.helped,
+                "p_gain_positive": g.p_positive if finite and g.n >= MIN_PAIRED_SEEDS else None}
 
     def text(self) -> str:
         """The verdict as printed: the headline, then one line per caveat."""
@@ -76,19 +80,26 @@ def make_verdict(
     recommended: Optional[pd.Series],
     best_penalized: Optional[pd.Series],
     search: SearchConfig,
-    level: Optional[float] = None,
+    claims: Optional[Mapping[str, Claim]] = None,
     notes: Optional[list[str]] = None,
+    confirmed: bool = True,
 ) -> Verdict:
     """Build the verdict from the trial table, the per-config stats and the recommendation.
-    ``level``: the per-look confidence of a sequential confirmation (``sweep.confirm.sequential``), which
-    the gain's interval is computed at; ``notes``: lines the verdict shows under its headline."""
-    verdict = _verdict(table, stats, recommended, best_penalized, search, level)
+    ``claims``: the race's standing of each candidate (``sweep.confirm.sequential``), which alone says
+    "helped"; ``notes``: lines the verdict shows under its headline; ``confirmed``: the recommendation
+    came from confirmation seeds (False: from the search's validation ranking, which claims nothing)."""
+    verdict = _verdict(table, stats, recommended, best_penalized, search, dict(claims or {}), confirmed)
     verdict.notes = list(notes or [])
     return verdict
 
 
+#: What the verdict's intervals rest on.
+SEEDS_WORD = "paired seeds, each on its own split"
+
+
 def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.Series],
-             best_penalized: Optional[pd.Series], search: SearchConfig, level: Optional[float]) -> Verdict:
+             best_penalized: Optional[pd.Series], search: SearchConfig, claims: dict[str, Claim],
+             confirmed: bool) -> Verdict:
     base = stats[stats[names.REGULARIZER] == names.NONE]
     caveats = _collapse_caveats(table) + _few_trials_caveats(table, search)
     if recommended is None:
@@ -101,40 +112,63 @@ def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.
     if candidate is None:
         return Verdict(f"Only the baseline finished ({_acc(base_row)}): no regularizer could be compared.",
                        caveats)
-    gain = paired_difference(seed_values(table, candidate, names.TEST_ACCURACY, names.PHASE_CONFIRM),
-                             seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM), search.confidence,
-                             level=level)
-    figure = f"{gain.words()} test accuracy over no regularization"
-    helped = recommended[names.REGULARIZER] != names.NONE and gain.above_zero
+    label = config_label(candidate)
+    claim = claims.get(label)
+    gain = claim.gain if claim is not None else paired_difference(
+        seed_values(table, candidate, names.TEST_ACCURACY, names.PHASE_CONFIRM),
+        seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM), search.confidence)
+    figure = f"{gain.words(seeds=SEEDS_WORD)} test accuracy over no regularization"
+    chance = _chance(gain)
+    penalized = recommended[names.REGULARIZER] != names.NONE
+    helped = penalized and claim is not None and claim.helped
     if helped:
         edge = lambda_edge_note(recommended, search)
         caveats = ([edge] if edge else []) + caveats
-        return Verdict(f"{config_label(recommended)}: {figure}.", caveats, gain, True)
-    caveat = _undecided_caveat(gain)
-    if recommended[names.REGULARIZER] == names.NONE:
-        if gain.n < MIN_PAIRED_SEEDS:
-            headline = (f"No regularizer is proven to help: keep no regularization. The best penalty, "
-                        f"{config_label(candidate)}, gives {figure}.")
-            return Verdict(headline, [caveat] + caveats, gain, False)
-        why = "its gain is within noise" if gain.mean > 0 else "it does not beat no regularization"
-        headline = (f"No regularizer helped: keep no regularization. The best penalty, {config_label(candidate)}, "
-                    f"gives {figure}; {why}.")
-    elif gain.n < MIN_PAIRED_SEEDS:  # chosen on validation; too few paired seeds to say anything of test
-        headline = (f"No regularizer is proven to help. {config_label(recommended)} led on validation and is "
-                    f"recommended; it gives {figure}.")
-    else:  # chosen on validation, but the held-out test split cannot tell it from the baseline
-        headline = (f"No regularizer helped beyond noise. {config_label(recommended)} led on validation and is "
-                    f"recommended, but it gives {figure}, within noise: expect about what no regularization gives.")
+        return Verdict(f"{label} helped: {figure}{chance}.", caveats, gain, True)
+    caveat = _undecided_caveat(gain, claim)
+    if not confirmed:
+        best = (f"the best is {config_label(recommended)}" if penalized else
+                f"the best is no regularization (the best penalty: {label})")
+        headline = ("No regularizer is proven to help: nothing was confirmed on fresh seeds. On the search's "
+                    f"validation accuracy alone (one seed each), {best}.")
+    elif gain.n < MIN_PAIRED_SEEDS:
+        headline = (f"No regularizer is proven to help: too few paired seeds to tell. "
+                    + (f"{label} is the better estimate: it measured {figure}." if penalized else
+                       f"Keep no regularization: the best penalty, {label}, measured {figure}."))
+    elif penalized:
+        headline = (f"{label} measured {figure}{chance}: not proven; it is the better estimate, and the two are "
+                    "within noise.")
+    elif gain.decided and gain.high < 0:
+        headline = f"Keep no regularization: the best penalty, {label}, measured {figure}; it is worse."
+    else:
+        headline = (f"Keep no regularization: no penalty is proven to help, and the best, {label}, measured "
+                    f"{figure}{chance}.")
     return Verdict(headline, [caveat] + caveats, gain, False)
 
 
-def _undecided_caveat(gain: PairedDifference) -> str:
+def _chance(gain: PairedDifference) -> str:
+    """``; P(gain > 0) = 0.93`` where an interval is measured (Student's t posterior, flat prior)."""
+    if not gain.measured or gain.n < MIN_PAIRED_SEEDS:
+        return ""
+    return f"; P(gain > 0) = {gain.p_positive:.2f}"
+
+
+def _undecided_caveat(gain: PairedDifference, claim: Optional[Claim] = None) -> str:
     level = f"{100 * gain.confidence:g}%"
+    if gain.n == 0:
+        return ("no confirmation seeds were trained, so the answer is the search's best on validation: one seed, "
+                "picked as the best of many, whose figure is biased upwards (the winner's curse); leave "
+                "search.budget_epochs null (or raise it) and keep search.confirm_seeds at 2 or more")
     if gain.n < MIN_PAIRED_SEEDS:
         return (f"the gain rests on {gain.n} paired confirmation seed{'s' if gain.n != 1 else ''} (the search "
                 f"trial's own seed never counts: it was picked as the best), too few for a {level} interval, which "
                 f"needs {MIN_PAIRED_SEEDS}: set search.confirm_seeds={MIN_PAIRED_SEEDS + 1} (the first round then pairs "
                 f"{MIN_PAIRED_SEEDS}), or raise search.budget_epochs so that later rounds can run")
+    if claim is not None and claim.left.startswith("futile"):
+        return f"confirmation stopped early, for futility: {claim.left}"
+    if not gain.measured:
+        return (f"the paired differences are all the same, so no spread is measured and no {level} interval "
+                "given: more paired seeds (search.confirm_max_seeds) would tell")
     return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) "
             "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger validation split would tell")
 

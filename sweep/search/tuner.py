@@ -146,9 +146,12 @@ def grid_configs(cfg: SweepConfig, prior: Optional[list[dict[str, Any]]] = None)
 
 
 def first_round_epochs(cfg: SweepConfig) -> int:
-    """What the first confirmation round trains: the baseline and ``confirm_top`` candidates at
-    ``confirm_seeds - 1`` fresh seeds (0 without confirmation)."""
-    return (1 + cfg.search.confirm_top) * max(0, cfg.search.confirm_seeds - 1) * cfg.train.epochs
+    """What the first confirmation round trains: the baseline and ``confirm_top`` candidates at the
+    plan's first look (``sweep.stats.sequential.Plan``: at least 3 fresh seeds; 0 without confirmation)."""
+    from sweep.stats.sequential import Plan
+
+    looks = Plan.from_search(cfg.search.confirm_seeds, cfg.search.confirm_max_seeds).looks
+    return (1 + cfg.search.confirm_top) * (looks[0] if looks else 0) * cfg.train.epochs
 
 
 def budget(cfg: SweepConfig) -> int:
@@ -202,7 +205,7 @@ def build_grid_tuner(cfg: SweepConfig, name: str, trainable: Any, configs: list[
     from ray.tune.search import BasicVariantGenerator
 
     # every key a run may set must exist in the param space; a run leaves the ones it lacks at None
-    placeholders = {key: None for key in (*names.SEARCH_PARAMS, names.SEED)}
+    placeholders = {key: None for key in (*names.SEARCH_PARAMS, names.SEED, names.SPLIT_SEED)}
     return tune.Tuner(
         trainable,
         param_space=placeholders,

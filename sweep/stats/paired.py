@@ -38,6 +38,16 @@ class PairedDifference:
     n: int
     """Paired seeds behind the figures."""
     confidence: float
+    sd: float = float("nan")
+    """The spread (sample sd) of the per-seed differences."""
+    p_greater: float = float("nan")
+    """One-sided p of Student's t that ``a - b`` is above 0 (NaN without an interval)."""
+
+    @property
+    def p_positive(self) -> float:
+        """P(gain > 0) under a flat prior on the mean and the log spread with normal differences: the
+        posterior of the mean is then Student's t about the measured mean, so this is ``1 - p_greater``."""
+        return 1.0 - self.p_greater
 
     @property
     def measured(self) -> bool:
@@ -54,17 +64,18 @@ class PairedDifference:
         """``a`` beats ``b``: the whole interval is above 0 (a one-sided test at (1 + confidence) / 2)."""
         return self.measured and self.low > 0
 
-    def words(self, scale: float = 100.0, unit: str = "pp") -> str:
-        """``+0.9 pp (95% interval +0.4 to +1.4, 4 paired seeds)``."""
+    def words(self, scale: float = 100.0, unit: str = "pp", seeds: str = "paired seeds") -> str:
+        """``+0.9 pp (95% interval +0.4 to +1.4, 4 paired seeds)``; ``seeds`` names what was paired
+        (the verdict says ``paired seeds, each on its own split``)."""
         level = f"{100 * self.confidence:g}%"
         if self.n < MIN_PAIRED_SEEDS:
             mean = "no figure" if math.isnan(self.mean) else f"{scale * self.mean:+.1f} {unit}"
             return f"{mean} (too few paired seeds to tell ({self.n}): a {level} interval needs {MIN_PAIRED_SEEDS})"
         if math.isinf(self.low):
-            return (f"{scale * self.mean:+.1f} {unit} ({self.n} paired seeds with the same difference: no spread "
+            return (f"{scale * self.mean:+.1f} {unit} ({self.n} {seeds} with the same difference: no spread "
                     f"measured, so no {level} interval)")
         return (f"{scale * self.mean:+.1f} {unit} ({level} interval {scale * self.low:+.1f} to {scale * self.high:+.1f}, "
-                f"{self.n} paired seeds)")
+                f"{self.n} {seeds})")
 
 
 #: Paired differences closer than this are the same count of test examples: Keras reports accuracy in
@@ -89,14 +100,18 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
     n = len(seeds)
     if n < max(2, min_seeds):
         mean = float((x - y).mean()) if n else float("nan")
-        return PairedDifference(mean, -math.inf, math.inf, n, confidence)
+        return PairedDifference(mean, -math.inf, math.inf, n, confidence,
+                                float((x - y).std(ddof=1)) if n >= 2 else float("nan"))
     diff = x - y
     mean = float(diff.mean())
     if np.allclose(diff, diff[0], rtol=0.0, atol=SAME_DIFFERENCE):
         # no spread measured: test accuracy moves in steps of one example, so a few seeds often give the
         # same difference, and a zero sample spread would make a point interval and a certain claim
         # from two seeds; the spread is unknown, so no interval is given (more seeds decide)
-        return PairedDifference(mean, -math.inf, math.inf, n, confidence)
-    interval = stats.ttest_rel(x, y).confidence_interval(confidence_level=level or confidence)
+        return PairedDifference(mean, -math.inf, math.inf, n, confidence, 0.0)
+    test = stats.ttest_rel(x, y)
+    interval = test.confidence_interval(confidence_level=level or confidence)
     floor, ceiling = -float(y.mean()), 1.0 - float(y.mean())  # a_s - b_s lies in [-b_s, 1 - b_s]
-    return PairedDifference(mean, max(float(interval.low), floor), min(float(interval.high), ceiling), n, confidence)
+    p_greater = float(stats.t.sf(float(test.statistic), n - 1))
+    return PairedDifference(mean, max(float(interval.low), floor), min(float(interval.high), ceiling), n, confidence,
+                            float(diff.std(ddof=1)), p_greater)

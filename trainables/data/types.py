@@ -6,7 +6,7 @@ It imports nothing else of ``trainables.data``, so the built-in loaders (``built
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -70,6 +70,40 @@ class Dataset:
 def model_input(data: Dataset, x: np.ndarray) -> np.ndarray:
     """Arrays as the model sees them: built-in images scaled to [0, 1], user data as given."""
     return x.astype(np.float32) / 255.0 if data.pixels else x
+
+
+def resplit(data: Dataset, seed: int) -> Dataset:
+    """The same examples dealt anew, by ``seed``, into train, validation and test splits of the sizes
+    ``data`` has: a confirmation seed's own split, so that an interval over seeds covers the data's
+    sampling as well as the training's (Bouthillier et al., MLSys 2021: the split is the largest
+    source of variance). Stratified by label where every class can fill each split, so that a small
+    test split keeps the class mix; otherwise a plain permutation."""
+    x = np.concatenate([data.x_train, data.x_val, data.x_test])
+    y = np.concatenate([data.y_train, data.y_val, data.y_test])
+    sizes = data.sizes()
+    order = _stratified_order(y, np.random.default_rng(seed), (sizes["train"], sizes["val"], sizes["test"]))
+    cut1, cut2 = sizes["train"], sizes["train"] + sizes["val"]
+    train, val, test = order[:cut1], order[cut1:cut2], order[cut2:]
+    return replace(data, x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val], x_test=x[test], y_test=y[test],
+                   meta={**data.meta, "split_seed": str(seed)})
+
+
+def _stratified_order(y: np.ndarray, rng: np.random.Generator, sizes: tuple[int, int, int]) -> np.ndarray:
+    """A permutation of ``range(len(y))`` whose first ``sizes[0]``, next ``sizes[1]`` and last ``sizes[2]``
+    indices each hold about the overall share of every label (sklearn's StratifiedShuffleSplit rule in
+    two steps); a plain permutation where a label is too rare for that."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    n_train, n_val, n_test = sizes
+    try:
+        rest, test = train_test_split(index, test_size=n_test, random_state=rng.integers(2 ** 31), stratify=y) \
+            if n_test else (index, index[:0])
+        train, val = train_test_split(rest, test_size=n_val, random_state=rng.integers(2 ** 31), stratify=y[rest]) \
+            if n_val else (rest, rest[:0])
+    except ValueError:  # a class with too few examples to stratify (user data): plain shuffle
+        return rng.permutation(len(y))
+    return np.concatenate([rng.permutation(train), val, test])
 
 
 def split_validation(

@@ -52,6 +52,8 @@ ADDED_LATER_KEYS: tuple[str, ...] = (
     "scheduler.spare_within_se",
     # once allowed to change on resume, though it sets the level of every look of confirmation
     "search.confidence",
+    # the search's stop once settled: a restored searcher saved before it never stops early
+    "search.patience",
 )
 
 

@@ -6,7 +6,7 @@ it (a resume with a changed setting, a resume while another launcher holds the l
 
 - ``local_sweep``: the local default (no ``tracking.uri``): digits, 4 search trials × 2 epochs at once
   (half a CPU each), FIFO, both objectives (accuracy and sparsity), then one confirmation round of the
-  best penalized config and the baseline at a fresh paired seed, its outputs in an ``output_dir`` outside
+  best penalized config and the baseline at 3 fresh paired seeds, its outputs in an ``output_dir`` outside
   the working directory. Read by ``test_launch_e2e``, ``test_console``, ``test_local_store``, and in the
   slow suite by the refusal tests (``test_lease``, ``test_stranded_parent``, the old l1_ratio meaning).
 
@@ -34,8 +34,9 @@ LOCAL_ARGS = ("data=digits", f"search.num_samples={LOCAL_SEARCH_TRIALS}", f"trai
               f"search.max_concurrent_trials={LOCAL_SEARCH_TRIALS}", "search.confirm_seeds=2",
               "search.confirm_max_seeds=2", "search.objectives=[val_accuracy,sparsity]", "train.collapse_after=0",
               f"name={LOCAL_NAME}")
-#: The confirmation round: the baseline and the best penalized config at one fresh seed.
-LOCAL_CONFIRM_RUNS = 2
+#: The confirmation round: the baseline and the best penalized config at 3 fresh seeds (no look comes
+#: before 3 paired seeds, so search.confirm_seeds=2 trains 3), each seed on its own split.
+LOCAL_CONFIRM_RUNS = 6
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def test_the_closing_lines_name_the_sweeps_own_output_folder(swept):
 def test_every_trial_shows_its_end_state(swept):
     _, proc, _ = swept
     ends = [line for line in proc.stdout.splitlines()
-            if re.match(rf"regsweep: trial \d/({LOCAL_SEARCH_TRIALS}|{N_TRIALS}) ", line)]
+            if re.match(rf"regsweep: trial \d+/({LOCAL_SEARCH_TRIALS}|{N_TRIALS}) ", line)]
     assert len(ends) == N_TRIALS, proc.stdout
     assert all(f": completed, epoch {LOCAL_EPOCHS}/{LOCAL_EPOCHS}, val_accuracy 0." in line for line in ends), ends
 

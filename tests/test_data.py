@@ -111,3 +111,30 @@ def test_missing_preplaced_zip_names_the_path(keras_cache, tmp_path):
     missing = Path(tmp_path) / "nope.zip"
     with pytest.raises(DataError, match="nope.zip"):
         load_dataset(DataSpec(name="emnist", matlab_zip=str(missing)))
+
+
+def test_each_confirmation_seed_deals_the_examples_into_its_own_split_of_the_same_sizes(digits):
+    from trainables.data.types import resplit
+
+    one, again, two = resplit(digits, 1), resplit(digits, 1), resplit(digits, 2)
+    assert one.sizes() == digits.sizes(), "the same train/validation/test sizes"
+    pooled = np.concatenate([digits.y_train, digits.y_val, digits.y_test])
+    for split in (one, two):
+        dealt = np.concatenate([split.y_train, split.y_val, split.y_test])
+        assert sorted(dealt.tolist()) == sorted(pooled.tolist()), "every example once, none invented"
+    assert np.array_equal(one.x_test, again.x_test) and np.array_equal(one.y_train, again.y_train), "seeded"
+    assert not np.array_equal(one.x_test, two.x_test), "another seed, another split"
+    assert not np.array_equal(one.x_test, digits.x_test), "not the sweep's own split"
+    shares = np.bincount(one.y_test, minlength=10) / len(one.y_test)
+    assert np.abs(shares - np.bincount(pooled, minlength=10) / len(pooled)).max() < 0.01, "stratified by label"
+    assert one.meta["split_seed"] == "1"
+
+
+def test_a_confirmation_run_logs_its_split_and_a_search_trial_does_not():
+    from trainables import names
+    from trainables.settings import TrainSettings
+    from trainables.trainable import trial_params
+
+    confirm = trial_params({names.REGULARIZER: names.NONE, names.SEED: 3, names.SPLIT_SEED: 3}, TrainSettings())
+    assert confirm[names.SPLIT_SEED] == 3 and confirm["seed"] == 3
+    assert names.SPLIT_SEED not in trial_params({names.REGULARIZER: names.NONE}, TrainSettings())

@@ -42,26 +42,27 @@ def test_the_same_name_again_is_refused_with_the_resume_hint(local_sweep):
 def test_confirm_seeds_reruns_the_best_config_and_the_baseline_with_new_seeds(local_sweep):
     out = local_sweep.proc.stdout
     assert "confirming 1 candidate(s) against no regularization on paired seeds" in out
-    assert f"confirmation round 1: 2 runs x {LOCAL_EPOCHS} epochs (seeds 1)" in out
+    assert f"confirmation round 1: 6 runs x {LOCAL_EPOCHS} epochs (seeds 1, 2, 3)" in out
     assert "confirmation round 2" not in out, "search.confirm_max_seeds=2: one round"
     table = pd.read_csv(local_sweep.out_dir / "results.csv")
     search = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
     confirm = table[table[names.COL_PHASE] == names.PHASE_CONFIRM]
     assert len(search) == LOCAL_SEARCH_TRIALS and set(search[names.SEED]) == {0}
     assert (search[names.REGULARIZER] == names.NONE).sum() == 1, "the baseline is measured once in the search"
-    assert len(confirm) == LOCAL_CONFIRM_RUNS and set(confirm[names.SEED]) == {1}
+    assert len(confirm) == LOCAL_CONFIRM_RUNS and set(confirm[names.SEED]) == {1, 2, 3}
     assert (confirm[names.COL_EPOCHS] == LOCAL_EPOCHS).all(), "confirmation runs train the full budget"
-    assert sorted(confirm[names.REGULARIZER] == names.NONE) == [False, True], "baseline + best penalized config"
+    assert sorted(confirm[names.REGULARIZER] == names.NONE) == [False] * 3 + [True] * 3, "baseline + best penalized config"
     penalized = search[search[names.REGULARIZER] != names.NONE].sort_values(names.VAL_ACCURACY, ascending=False)
     top = confirm[confirm[names.REGULARIZER] != names.NONE].iloc[0]
     assert (top[names.PLACEMENT], top[names.LAMBDA]) == (penalized.iloc[0][names.PLACEMENT],
                                                          penalized.iloc[0][names.LAMBDA])
     best = json.loads((local_sweep.out_dir / "best_config.json").read_text())
-    assert best["n_seeds"] == 2, "the recommendation is a confirmed config"
+    assert best["n_seeds"] == 3, "the recommendation is a confirmed config, its figures from confirmation seeds only"
     assert "± " in out and "per config" in out
     verdict = (local_sweep.out_dir / "verdict.md").read_text()
-    assert verdict.startswith(f"# Verdict of sweep {LOCAL_NAME}") and "too few paired seeds to tell (1): a 95% interval needs 3" in verdict
-    assert "confirmation: 1 paired seed of at most 1, 1 round" in verdict
+    assert verdict.startswith(f"# Verdict of sweep {LOCAL_NAME}")
+    assert "paired seeds, each on its own split" in verdict and "too few paired seeds" not in verdict
+    assert "confirmation: 3 paired seeds of at most 3, 1 round" in verdict
     assert "verdict:" in out
 
 

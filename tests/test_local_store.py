@@ -42,6 +42,11 @@ def test_local_store_takes_four_concurrent_trials_and_mlflow_ui_shows_them(local
     search_ids = set(table.loc[table[names.COL_PHASE] == names.PHASE_SEARCH, names.COL_TRIAL])
     search = [c for c in children if c.data.tags[names.TAG_TRIAL_ID] in search_ids]
     assert len(search) == LOCAL_SEARCH_TRIALS
+    assert all(names.SPLIT_SEED not in c.data.params for c in search), "search trials share the sweep's split"
+    confirm = [c for c in children if c.data.tags[names.TAG_TRIAL_ID] not in search_ids]
+    assert sorted(int(c.data.params[names.SPLIT_SEED]) for c in confirm) == [1, 1, 2, 2, 3, 3], \
+        "each confirmation seed on its own split, shared by the baseline and the candidate"
+    assert all(c.data.params[names.SPLIT_SEED] == c.data.params["seed"] for c in confirm)
     spans = sorted((c.info.start_time, c.info.end_time) for c in search)
     overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
     assert overlap >= 3, f"trials should have run concurrently, got at most {overlap} at once"

@@ -85,6 +85,7 @@ def replay(base: Mapping[int, float], cand: Mapping[int, float], looks: tuple[in
     from sweep.report import ranking
     from sweep.report.summary import TrialRecord, trials_table
     from sweep.report.verdict import make_verdict
+    from sweep.stats.sequential import FUTILE
 
     seeds = list(base)[: looks[-1]]
     base_row = pd.Series({names.REGULARIZER: names.NONE, names.PLACEMENT: None, names.LAMBDA: None,
@@ -112,7 +113,7 @@ def replay(base: Mapping[int, float], cand: Mapping[int, float], looks: tuple[in
                            SearchConfig(confidence=confidence), claims=race.claims)
     claim = race.claims[config_label(cand_row)]
     return Replayed(verdict.helped, choice.recommended[names.REGULARIZER] != names.NONE,
-                    claim.left.startswith("futile"), trained)
+                    claim.left.startswith(FUTILE), trained)
 
 
 def replay_rates(base: Mapping[int, float], cand: Mapping[int, float], looks: tuple[int, ...], resamples: int,

@@ -58,6 +58,11 @@ class SearchConfig:
     l1_ratio, which only some trials have, is then drawn at random."""
     startup_trials: int = 8
     """Trials (points_to_evaluate included) before TPE starts modelling the results."""
+    patience: int = 3
+    """The search stops starting trials once this many trials in a row ran the full budget without
+    beating the best validation accuracy so far (Optuna's Terminator with its
+    BestValueStagnationEvaluator; trials ASHA stopped early do not count): its answer is settled, and
+    the epochs it saves go to confirmation seeds. 0 = never (every num_samples trial starts)."""
     confirm_seeds: int = 4
     """Seeds per confirmed config in the first round, the search trial's own included: the top configs
     and the baseline are re-run with train.seed+1, +2, ..., each seed on its own train/validation/test
@@ -335,6 +340,8 @@ def _validate_search(s: SearchConfig) -> None:
              "gp needs torch, which is not installed", "pip install 'regsweep[gp]', or use search.sampler=tpe")
     _require(s.startup_trials >= 1, "search.startup_trials", f"must be >= 1, got {s.startup_trials}",
              "use e.g. search.startup_trials=8")
+    _require(s.patience >= 0, "search.patience", f"must be >= 0, got {s.patience}",
+             "use e.g. search.patience=3, or 0 to run every search.num_samples trial")
     _require(s.confirm_seeds >= 0, "search.confirm_seeds", f"must be >= 0, got {s.confirm_seeds}",
              "use e.g. search.confirm_seeds=3, or 0 to skip confirmation")
     _require(s.confirm_seeds < 2 or s.confirm_max_seeds >= s.confirm_seeds, "search.confirm_max_seeds",

@@ -100,7 +100,8 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
     plan = affordable_plan(plan, 1 + len(chosen), cfg.train.epochs,
                            int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum()), budget)
     race = Race(base, chosen, cfg.search.confidence, plan.looks)
-    stopped = (f"undecided at search.confirm_max_seeds={cfg.search.confirm_max_seeds}: a tie costs the most"
+    stopped = (f"undecided at the last look, {plan.looks[-1] if plan.looks else 0} paired seeds "
+               f"(search.confirm_max_seeds={cfg.search.confirm_max_seeds})"
                if plan.looks == planned.looks else
                f"undecided at {plan.looks[-1] if plan.looks else 0} paired seeds, all that search.budget_epochs="
                f"{budget} affords (search.confirm_max_seeds={cfg.search.confirm_max_seeds} would pair "

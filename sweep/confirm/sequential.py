@@ -29,7 +29,7 @@ import pandas as pd
 from sweep.common.labels import config_label
 from sweep.report.ranking import seed_values
 from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_difference
-from sweep.stats.sequential import FUTILITY_POWER, Boundary, Claim, conditional_power, haybittle_peto, seeds_needed
+from sweep.stats.sequential import FUTILE, FUTILITY_POWER, Boundary, Claim, conditional_power, haybittle_peto, seeds_needed
 from trainables import names
 
 Seeds = Mapping[int, float]
@@ -88,22 +88,21 @@ class Race:
         stepping = True
         for rank, label in enumerate(order):
             bound = self.boundary(m - rank)
-            n = plain[label].n
-            level = bound.confidence_at(n)
-            gain = paired_difference(tests[label], base, self.confidence, level=level)
+            gain = plain[label]
+            n, p_at = gain.n, bound.p_at(gain.n)
             claim = Claim(gain)
-            if stepping and gain.above_zero and n >= MIN_PAIRED_SEEDS:
+            if stepping and gain.measured and gain.n >= MIN_PAIRED_SEEDS and gain.p_greater <= p_at:
                 claim.helped = True
             else:
                 stepping = False  # Holm: the first that fails ends the step-down
-                if gain.decided and gain.high < 0:
+                if gain.measured and 1.0 - gain.p_greater <= p_at:  # as sure it is below 0
                     claim.left = f"worse than no regularization ({gain.words()})"
                 elif self.looks and n >= MIN_PAIRED_SEEDS and n < self.looks[-1] and gain.measured:
                     differences = [tests[label][s] - base[s] for s in sorted(set(tests[label]) & set(base))]
                     power = conditional_power(differences, self.looks[-1], bound.final_p)
                     if power < FUTILITY_POWER:
                         claim.seeds_needed = seeds_needed(gain.mean, gain.sd, bound.final_p)
-                        claim.left = (f"futile: at {n} paired seeds the chance that {self.looks[-1]} would show a "
+                        claim.left = (f"{FUTILE}at {n} paired seeds the chance that {self.looks[-1]} would show a "
                                       f"gain is {100 * power:.0f}% (below {100 * FUTILITY_POWER:g}%); "
                                       f"{_needed_words(claim.seeds_needed, gain)}")
             self.claims[label] = claim

@@ -24,7 +24,7 @@ from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_differ
 from sweep.common.labels import config_label, regularizer_name
 from sweep.report.ranking import seed_values
 from sweep.report.summary import lambda_edge_note
-from sweep.stats.sequential import Claim
+from sweep.stats.sequential import FUTILE, Claim
 from trainables import names
 
 #: A searched regularizer with fewer trials than this run to the full budget gets a caveat.
@@ -164,8 +164,13 @@ def _undecided_caveat(gain: PairedDifference, claim: Optional[Claim] = None) -> 
                 f"trial's own seed never counts: it was picked as the best), too few for a {level} interval, which "
                 f"needs {MIN_PAIRED_SEEDS}: set search.confirm_seeds={MIN_PAIRED_SEEDS + 1} (the first round then pairs "
                 f"{MIN_PAIRED_SEEDS}), or raise search.budget_epochs so that later rounds can run")
-    if claim is not None and claim.left.startswith("futile"):
-        return f"confirmation stopped early, for futility: {claim.left}"
+    if claim is not None and claim.left.startswith(FUTILE):
+        return f"confirmation stopped early for futility: {claim.left[len(FUTILE):]}"
+    if gain.above_zero:  # the plain interval clears 0, the pre-specified test across looks and candidates did not
+        return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) lies above "
+                f"0, but the claim is one test held at {100 * (1 - gain.confidence) / 2:g}% over every look and "
+                f"candidate (one-sided p {gain.p_greater:.3f} did not pass its boundary): more paired seeds "
+                "(search.confirm_max_seeds) would tell")
     if not gain.measured:
         return (f"the paired differences are all the same, so no spread is measured and no {level} interval "
                 "given: more paired seeds (search.confirm_max_seeds) would tell")

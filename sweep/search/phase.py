@@ -35,12 +35,20 @@ def search_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list, r
 
 
 def budget_note(cfg: SweepConfig, results: Sequence[Any]) -> Optional[str]:
-    """What the epoch budget left undone in the search, or None when it stopped nothing."""
+    """Why the search stopped starting trials: the epoch budget, or a settled answer (``search.patience``);
+    None when every planned trial started."""
     planned = tuner.search_trials(cfg)
     left = planned - len(results)
+    if left <= 0:
+        return None
     trained = sum(int((r.metrics or {}).get(names.EPOCH) or 0) for r in results)
     share = tuner.search_budget(cfg)
-    if left > 0 and share and trained + cfg.train.epochs > share:
+    if share and trained + cfg.train.epochs > share:
         return (f"search: {left} of {planned} trials not started, since they could have taken the search "
                 f"past its share of the epoch budget ({share} of search.budget_epochs={tuner.budget(cfg)})")
+    if cfg.search.patience and not cfg.search.grid and len(cfg.search.objectives) == 1:
+        return (f"search: settled after {len(results)} of {planned} trials ({trained} epochs): "
+                f"{cfg.search.patience} trials in a row ran the full budget without beating the best validation "
+                f"accuracy so far (Optuna's Terminator, search.patience={cfg.search.patience}); the epochs it "
+                "saved go to confirmation")
     return None

@@ -22,6 +22,10 @@ never trains a twin.
   lambda / ``collapse_descent`` (``search.collapse_descent``, default 5; Optuna's public
   ``enqueue_trial``, inside the space), once per
   collapse: a collapse there descends again, so a few trials walk down to the collapse point.
+- **A settled answer.** With ``patience``, no new trial starts once ``patience`` trials in a row ran the
+  full budget without beating the best validation accuracy so far: Optuna's own ``Terminator`` with its
+  ``BestValueStagnationEvaluator`` (only COMPLETE trials count, so a trial ASHA stopped early neither
+  resets nor advances it). The trials already running finish; the epochs saved go to confirmation.
 - **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
   would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
   is invented) and replaced by a fresh proposal, a bounded number of times.
@@ -68,8 +72,10 @@ class PruneAwareOptunaSearch(OptunaSearch):
     """
 
     def __init__(self, *args: Any, with_baseline: bool = True, searchable: bool = True, epoch_budget: int = 0,
-                 epochs_per_trial: int = 0, collapse_descent: float = 0.0, **kwargs: Any) -> None:
+                 epochs_per_trial: int = 0, collapse_descent: float = 0.0, patience: int = 0,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._patience = patience
         self._descend = collapse_descent
         self._baseline_pending = with_baseline
         self._baseline_trials: set[str] = set()
@@ -109,7 +115,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
             self._baseline_pending = False
             self._baseline_trials.add(trial_id)
             return dict(BASELINE_CONFIG)
-        if not self._searchable:
+        if not self._searchable or self.settled():
             return self.FINISHED
         config = super().suggest(trial_id)
         for _ in range(MAX_DUPLICATE_RETRIES):
@@ -122,6 +128,22 @@ class PruneAwareOptunaSearch(OptunaSearch):
             self._drop_duplicate(trial_id, ot_trial, twin)
             config = super().suggest(trial_id)
         return config
+
+    def settled(self) -> bool:
+        """True once ``patience`` full-budget trials in a row have not beaten the best (Optuna's
+        Terminator); never for a multi-objective study, nor for a searcher pickled before it had one."""
+        patience = getattr(self, "_patience", 0)
+        if not patience or isinstance(self.mode, list):
+            return False
+        import warnings
+
+        from optuna.terminator import BestValueStagnationEvaluator, StaticErrorEvaluator, Terminator
+
+        with warnings.catch_warnings():  # Optuna marks the terminator experimental
+            warnings.simplefilter("ignore")
+            return Terminator(improvement_evaluator=BestValueStagnationEvaluator(max_stagnation_trials=patience - 1),
+                              error_evaluator=StaticErrorEvaluator(0.0),
+                              min_n_trials=patience + 1).should_terminate(optuna_study(self))
 
     def _worst(self) -> Any:
         """The worst value per objective (a list for a multi-objective study)."""

@@ -113,6 +113,7 @@ def build_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list[Any
         epoch_budget=search_budget(cfg),
         epochs_per_trial=cfg.train.epochs,
         collapse_descent=cfg.search.collapse_descent if several else 0.0,
+        patience=cfg.search.patience,
     )
     scheduler: Any = make_asha(cfg, val_examples) if cfg.scheduler.name == "asha" else FIFOScheduler()
     return tune.Tuner(

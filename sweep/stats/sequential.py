@@ -34,6 +34,8 @@ SIMULATIONS = 200_000
 INTERIM_P = 0.0005
 #: A candidate whose conditional power at the last look falls below this stops for futility.
 FUTILITY_POWER = 0.10
+#: How a futility stop's reason begins (``Claim.left``).
+FUTILE = "futile: "
 #: The power ``seeds_needed`` plans for.
 PLANNED_POWER = 0.80
 #: ``seeds_needed`` looks no further than this many paired seeds.
@@ -69,9 +71,10 @@ class Claim:
     """Where one candidate stands after the latest look it took part in."""
 
     gain: PairedDifference
-    """Its paired test gain over the baseline, the interval at the confidence it was last tested at."""
+    """Its paired test gain over the baseline at the latest look, with the plain interval at the sweep's
+    confidence (what the verdict shows; the claim itself is its one-sided p against the boundary)."""
     helped: bool = False
-    """The claim was made: the gain's interval lies wholly above 0."""
+    """The claim was made: the one-sided p of the gain is below the boundary of its look (and Holm's step)."""
     left: str = ""
     """Why it left the race without the claim ('' while it races, or once it is claimed)."""
     seeds_needed: Optional[int] = None

@@ -54,6 +54,8 @@ ADDED_LATER_KEYS: tuple[str, ...] = (
     "search.confidence",
     # the search's stop once settled: a restored searcher saved before it never stops early
     "search.patience",
+    # a split per confirmation seed: the rounds still to run of a sweep saved before it get their own splits
+    "search.confirm_splits", "search.futility",
 )
 
 

@@ -92,3 +92,18 @@ def test_the_plan_is_cut_to_what_the_budget_affords_before_its_level_is_set():
     assert haybittle_peto(cut.looks, 0.025).looks[-1] == 5, "the last look is the last the budget pays for"
     assert affordable_plan(plan, 2, 25, used=400, budget=500).looks == (), "not even the first round"
     assert affordable_plan(plan, 3, 25, used=0, budget=0).looks == plan.looks, "0: no cap"
+
+
+def test_each_confirmation_seed_carries_its_own_split_unless_turned_off():
+    import pandas as pd
+
+    from sweep.confirm.rounds import round_runs
+
+    rows = [pd.Series({names.REGULARIZER: names.NONE, names.PLACEMENT: None, names.LAMBDA: None, names.L1_RATIO: None}),
+            pd.Series({names.REGULARIZER: names.L2, names.PLACEMENT: names.ACTIVITY, names.LAMBDA: 0.01,
+                       names.L1_RATIO: None})]
+    runs = round_runs(load_config(["train.seed=10"]), [1, 2], rows)
+    assert [(r[names.REGULARIZER], r[names.SEED], r[names.SPLIT_SEED]) for r in runs] == [
+        (names.NONE, 11, 11), (names.L2, 11, 11), (names.NONE, 12, 12), (names.L2, 12, 12)], "paired: one split a seed"
+    fixed = round_runs(load_config(["search.confirm_splits=false"]), [1], rows)
+    assert all(names.SPLIT_SEED not in r for r in fixed), "false: the sweep's own split"

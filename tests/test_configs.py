@@ -124,6 +124,9 @@ BAD = [
     # regression: the bad key used to be named l1_ratio_low even when l1_ratio_high was wrong
     (["search.l1_ratio_high=1.5"], "search.l1_ratio_high", "[0, 1]"),
     (["search.confirm_seeds=-1"], "search.confirm_seeds", ">= 0"),
+    (["search.patience=-1"], "search.patience", ">= 0"),
+    (["search.futility=1"], "search.futility", "[0, 1)"),
+    (["search.confirm_splits=maybe"], "search.confirm_splits", ""),
     (["train.collapse_after=-2"], "train.collapse_after", ">= 0"),
     (["search.objectives=[sparsity]"], "search.objectives", "must list val_accuracy"),
     (["search.objectives=[foo]"], "search.objectives", "unknown choice 'foo'"),

@@ -216,7 +216,7 @@ def test_an_interrupted_then_killed_launcher_resumes_into_the_same_parent_withou
        the sweep ran its confirmation, wrote a summary as if complete, ended FINISHED, exit 0. Now:
        exit 130, no confirmation, no summary, the parent KILLED.
     2. The resume, SIGKILLed with its local Ray during confirmation round 2 (a near no-op candidate,
-       λ=1e-5 on activity, ties with no regularization, so round 1 cannot decide).
+       λ=1e-5 on activity, ties with no regularization, and futility is off, so round 1 cannot decide).
     3. The second resume restores round 1 from Ray's state, finishes round 2 with the same decisions,
        into the same parent run; no trial that had finished is trained again, and MLflow and
        results.csv hold the same figures, value by value."""
@@ -225,7 +225,8 @@ def test_an_interrupted_then_killed_launcher_resumes_into_the_same_parent_withou
     args = (*COMMON, "search.regularizers=[l2]", "search.placements=[activity]", f"search.num_samples={n}",
             "search.article_points=false", "search.lambda_low=1e-6",
             "search.points_to_evaluate=[{regularizer: l2, placement: activity, lambda: 1e-5}]",
-            f"train.epochs={epochs}", "search.confirm_seeds=3", "search.confirm_max_seeds=4", "search.budget_epochs=0",
+            f"train.epochs={epochs}", "search.confirm_seeds=4", "search.confirm_max_seeds=5", "search.budget_epochs=0",
+            "search.futility=0",
             f"tracking.uri={uri}", f"tracking.experiment={exp}", "name=interrupts")
     out_dir = tmp_path / "outputs" / "interrupts"
 
@@ -261,18 +262,21 @@ def test_an_interrupted_then_killed_launcher_resumes_into_the_same_parent_withou
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
     assert "resuming sweep interrupts" in resumed.stdout
     assert "confirmation round 1" in resumed.stdout and "confirmation round 2" in resumed.stdout
-    total = n + 6  # the search, then round 1 (2 configs x seeds 1, 2) and round 2 (seed 3)
+    total = n + 8  # the search, then round 1 (2 configs x seeds 1, 2, 3) and round 2 (seed 4)
     assert f"=== sweep interrupts: {total} trials" in resumed.stdout
     table = pd.read_csv(out_dir / "results.csv", dtype={names.COL_TRIAL: str})
     confirm = table[table[names.COL_PHASE] == names.PHASE_CONFIRM]
-    assert sorted(confirm[names.SEED].unique()) == [1, 2, 3], "round 1 (seeds 1, 2) and round 2 (seed 3)"
-    assert len(confirm) == 6 and (confirm[names.COL_EPOCHS] == epochs).all()
-    assert "confirmation: 3 paired seeds of at most 3, 2 rounds" in (out_dir / "verdict.md").read_text()
+    assert sorted(confirm[names.SEED].unique()) == [1, 2, 3, 4], "round 1 (seeds 1, 2, 3) and round 2 (seed 4)"
+    assert len(confirm) == 8 and (confirm[names.COL_EPOCHS] == epochs).all()
+    assert "confirmation: 4 paired seeds of at most 4, 2 rounds" in (out_dir / "verdict.md").read_text()
 
     parents, children = runs_of(client, exp)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == total and len({c.data.tags[names.TAG_TRIAL_ID] for c in children}) == total
     assert all(c.data.tags[names.TAG_STATE] in TERMINAL for c in children)
+    confirm_ids = set(confirm[names.COL_TRIAL])
+    splits = sorted(int(c.data.params[names.SPLIT_SEED]) for c in children if c.data.tags[names.TAG_TRIAL_ID] in confirm_ids)
+    assert splits == [1, 1, 2, 2, 3, 3, 4, 4], "through both resumes, each seed on its own split, shared by the pair"
     by_trial = {c.data.tags[names.TAG_TRIAL_ID]: c for c in children}
     assert done_before and len(done_before) >= n, "the search had finished before the kill"
     seen = {c.info.run_name: (c.data.tags[names.TAG_TRIAL_ID], c.data.tags[names.TAG_ATTEMPTS]) for c in children}

@@ -210,3 +210,11 @@ def test_confirm_max_seeds_below_confirm_seeds_and_a_negative_budget_are_refused
     with pytest.raises(ConfigError) as err:
         load_config(overrides)
     assert err.value.key == key
+
+
+def test_futility_off_runs_every_candidate_to_the_last_look():
+    base_row, rows = _candidates(1)
+    race = Race(base_row, rows, 0.95, LOOKS, futility=0.0)
+    tests = {config_label(rows[0]): {1: 0.950, 2: 0.953, 3: 0.951}}
+    assert not race.look_values({1: 0.951, 2: 0.952, 3: 0.951}, tests), "a tie at 3 seeds goes on"
+    assert race.dropped == {}

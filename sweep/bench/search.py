@@ -167,8 +167,14 @@ def run_regsweep(data_name: str, epochs: int, seed: int, num_samples: int, workd
     rounds = sorted((workdir / "ray_results").glob(f"{name}-confirm*"))  # one experiment per confirmation round
     curve, _ = curve_from_experiments([workdir / "ray_results" / name, *rounds], epochs)
     by_phase = table.groupby(names.COL_PHASE)[names.COL_EPOCHS].sum()
+    log_lines = (workdir / f"{name}.log").read_text().splitlines()
+    stop = next((line.split("search: ", 1)[1] for line in log_lines if line.startswith("regsweep: search: ")),
+                "every planned trial ran")
+    rounds_line = next((line.strip() for line in log_lines if line.strip().startswith("confirmation: ")), "")
     return MethodRun("regsweep", seed, best["config"], wall, int(table[names.COL_EPOCHS].sum()), curve,
-                     verdict={k: best.get(k) for k in ("helped", "gain_pp", "gain_interval_pp", "paired_seeds")},
+                     verdict={**{k: best.get(k) for k in ("helped", "gain_pp", "gain_interval_pp", "paired_seeds",
+                                                          "p_gain_positive")},
+                              "search_stop": stop.split(":")[0], "confirmation": rounds_line},
                      epochs_search=int(by_phase.get(names.PHASE_SEARCH, 0)),
                      epochs_confirm=int(by_phase.get(names.PHASE_CONFIRM, 0)))
 
@@ -242,6 +248,7 @@ def summarize(runs: Sequence[MethodRun]) -> pd.DataFrame:
             "epochs_search/confirm": ",".join(f"{r.epochs_search}/{r.epochs_confirm}" for r in rs)
             if method == "regsweep" else "-",
             "paired_seeds": ",".join(str(r.verdict.get("paired_seeds")) for r in rs) if method == "regsweep" else "-",
+            "search_stop": " | ".join(str(r.verdict.get("search_stop")) for r in rs) if method == "regsweep" else "-",
             "verdicts": " | ".join(_verdict_words(r.verdict) for r in rs) if method == "regsweep" else "-",
             "answers": " | ".join(_key(r.answer) for r in rs),
         })
@@ -249,12 +256,15 @@ def summarize(runs: Sequence[MethodRun]) -> pd.DataFrame:
 
 
 def _verdict_words(verdict: dict[str, Any]) -> str:
-    """``helped +0.9 [+0.4, +1.4]`` or ``not helped -0.1 [-1.0, +0.8]``."""
+    """``helped +0.9 [+0.4, +1.4] P>0 0.99`` or ``not proven -0.1 [-1.0, +0.8] P>0 0.41``: the claim, the
+    gain of the stated penalty, its interval and P(gain > 0)."""
     gain, interval = verdict.get("gain_pp"), verdict.get("gain_interval_pp")
-    words = "helped" if verdict.get("helped") else "not helped"
+    words = "helped" if verdict.get("helped") else "not proven"
     if gain is None:
         return words
-    return words + f" {gain:+.1f}" + (f" [{interval[0]:+.1f}, {interval[1]:+.1f}]" if interval else "")
+    chance = verdict.get("p_gain_positive")
+    return (words + f" {gain:+.1f}" + (f" [{interval[0]:+.1f}, {interval[1]:+.1f}]" if interval else "")
+            + (f" P>0 {chance:.2f}" if chance is not None else ""))
 
 
 def plot_curves(runs: Sequence[MethodRun], path: Path) -> Path:
@@ -313,8 +323,10 @@ def bench_search(args: argparse.Namespace) -> int:
     cache: dict[str, float] = {}
     for run in runs:
         run.quality = retrain_quality(data, run.answer, args.epochs, range(args.retrain_seeds), cache)
+    baseline = retrain_quality(data, {names.REGULARIZER: names.NONE}, args.epochs, range(args.retrain_seeds), cache)
+    print(f"bench: no regularization retrained: {baseline:.4f} (an answer's quality should never be below it)")
     return write_report(runs, out, {"data": args.data, "num_samples": args.num_samples, "epochs": args.epochs,
-                                    "seeds": seeds, "retrained": cache})
+                                    "seeds": seeds, "retrained": cache, "baseline_quality": baseline})
 
 
 def write_report(runs: Sequence[MethodRun], out: Path, meta: dict[str, Any]) -> int:

@@ -68,6 +68,13 @@ class SearchConfig:
     and the baseline are re-run with train.seed+1, +2, ..., each seed on its own train/validation/test
     split, so the answer is a mean with a spread. No look comes before 3 fresh paired seeds, so 2 and 3
     train 3 as well. 0 or 1 = off."""
+    futility: float = 0.10
+    """Confirmation stops a candidate at an interim look once its chance of showing a gain by the last
+    look (conditional power at the gain and spread measured so far) falls below this; 0 = never."""
+    confirm_splits: bool = True
+    """Each confirmation seed draws its own train/validation/test split (the baseline and the candidates at
+    that seed share it), so the interval of the gain covers the data's sampling as well as the training's.
+    false: every seed on the sweep's own split, a narrower interval that speaks for that test split only."""
     confirm_top: int = 1
     """How many of the best completed penalized configs are confirmed (the baseline always is)."""
     confirm_max_seeds: int = 6
@@ -352,6 +359,8 @@ def _validate_search(s: SearchConfig) -> None:
              "use e.g. search.budget_epochs=400, null for num_samples x train.epochs, or 0 for no cap")
     _require(0.5 <= s.confidence < 1.0, "search.confidence", f"must be in [0.5, 1), got {s.confidence}",
              "use e.g. search.confidence=0.95 (a 95% interval)")
+    _require(0.0 <= s.futility < 1.0, "search.futility", f"must be in [0, 1), got {s.futility}",
+             "use e.g. search.futility=0.1, or 0 to run every candidate to the last look")
     _require(s.confirm_top >= 1, "search.confirm_top", f"must be >= 1, got {s.confirm_top}",
              "use e.g. search.confirm_top=1 (turn confirmation off with search.confirm_seeds=0)")
     _require(len(s.objectives) > 0 and len(set(s.objectives)) == len(s.objectives)

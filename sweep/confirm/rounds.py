@@ -20,7 +20,7 @@ from sweep.report import summary
 from sweep.search import tuner
 from sweep.config.schema import SearchConfig, SweepConfig
 from sweep.confirm.sequential import Race
-from sweep.stats.sequential import FUTILITY_POWER, Plan
+from sweep.stats.sequential import Plan
 from trainables import names
 
 
@@ -99,7 +99,7 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
     planned = plan
     plan = affordable_plan(plan, 1 + len(chosen), cfg.train.epochs,
                            int(pd.to_numeric(table[names.COL_EPOCHS], errors="coerce").sum()), budget)
-    race = Race(base, chosen, cfg.search.confidence, plan.looks)
+    race = Race(base, chosen, cfg.search.confidence, plan.looks, cfg.search.futility)
     stopped = (f"undecided at the last look, {plan.looks[-1] if plan.looks else 0} paired seeds "
                f"(search.confirm_max_seeds={cfg.search.confirm_max_seeds})"
                if plan.looks == planned.looks else
@@ -113,13 +113,12 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
         return out
     for k in range(len(plan.looks)):
         racing = race.open()
-        runs = [{**summary.best_config(row), names.SEED: cfg.train.seed + offset,
-                 names.SPLIT_SEED: cfg.train.seed + offset}
-                for offset in plan.new_seeds(k) for row in (base, *racing)]
+        runs = round_runs(cfg, plan.new_seeds(k), [base, *racing])
         on_round(len(runs))
         if k == 0:
-            say(f"confirming {len(racing)} candidate(s) against no regularization on paired seeds, each on its "
-                f"own split: {plan_words(race)}")
+            split = "each on its own split" if cfg.search.confirm_splits else "all on the sweep's own split"
+            say(f"confirming {len(racing)} candidate(s) against no regularization on paired seeds, {split}: "
+                f"{plan_words(race)}")
         say(f"confirmation round {k + 1}: {len(runs)} runs x {cfg.train.epochs} epochs "
             f"(seeds {', '.join(str(cfg.train.seed + o) for o in plan.new_seeds(k))})")
         grid = _fit_round(cfg, name, k, trainable, runs, callbacks)
@@ -137,6 +136,14 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
     return out
 
 
+def round_runs(cfg: SweepConfig, offsets: list[int], rows: list[Any]) -> list[dict[str, Any]]:
+    """The trial configs of one round: each row's config at each seed ``train.seed + offset``, on that
+    seed's own split when ``search.confirm_splits`` (the baseline and the candidates share it)."""
+    return [{**summary.best_config(row), names.SEED: cfg.train.seed + offset,
+             **({names.SPLIT_SEED: cfg.train.seed + offset} if cfg.search.confirm_splits else {})}
+            for offset in offsets for row in rows]
+
+
 def plan_words(race: Race) -> str:
     """The looks, their levels and the futility rule, as the console states them before the first round."""
     bound = race.boundary(len(race.candidates))
@@ -146,8 +153,9 @@ def plan_words(race: Race) -> str:
                 f"(\"helped\" is wrong at most {100 * race.alpha:g}% of the time)")
     return (f"looks at {looks} paired seeds; an interim look claims a gain only at one-sided p < {bound.interim_p:g}, "
             f"the last at p < {bound.final_p:.4f}, so that all looks together claim a false gain at most "
-            f"{100 * race.alpha:g}% of the time (Haybittle-Peto); a candidate whose chance to show a gain by the "
-            f"last look falls below {100 * FUTILITY_POWER:g}% stops")
+            f"{100 * race.alpha:g}% of the time (Haybittle-Peto)"
+            + (f"; a candidate whose chance to show a gain by the last look falls below {100 * race.futility:g}% "
+               "stops (search.futility)" if race.futility else ""))
 
 
 def _fit_round(cfg: SweepConfig, name: str, round_index: int, trainable: Any, runs: list[dict[str, Any]],

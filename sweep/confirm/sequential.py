@@ -44,6 +44,8 @@ class Race:
     confidence: float
     looks: tuple[int, ...]
     """Paired seeds after each planned round (the plan cut to what the budget affords)."""
+    futility: float = FUTILITY_POWER
+    """A candidate whose conditional power falls below this at an interim look stops (0: never)."""
     claims: dict[str, Claim] = field(default_factory=dict)
     """Candidate label -> its latest standing."""
 
@@ -100,10 +102,10 @@ class Race:
                 elif self.looks and n >= MIN_PAIRED_SEEDS and n < self.looks[-1] and gain.measured:
                     differences = [tests[label][s] - base[s] for s in sorted(set(tests[label]) & set(base))]
                     power = conditional_power(differences, self.looks[-1], bound.final_p)
-                    if power < FUTILITY_POWER:
+                    if power < self.futility:
                         claim.seeds_needed = seeds_needed(gain.mean, gain.sd, bound.final_p)
                         claim.left = (f"{FUTILE}at {n} paired seeds the chance that {self.looks[-1]} would show a "
-                                      f"gain is {100 * power:.0f}% (below {100 * FUTILITY_POWER:g}%); "
+                                      f"gain is {100 * power:.0f}% (below {100 * self.futility:g}%); "
                                       f"{_needed_words(claim.seeds_needed, gain)}")
             self.claims[label] = claim
         self._drop_behind_the_leader(vals or {})

@@ -93,8 +93,8 @@ def make_verdict(
     return verdict
 
 
-#: What the verdict's intervals rest on.
-SEEDS_WORD = "paired seeds, each on its own split"
+#: What the verdict's intervals rest on, by search.confirm_splits.
+SEEDS_WORDS = {True: "paired seeds, each on its own split", False: "paired seeds on one split"}
 
 
 def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.Series],
@@ -117,7 +117,7 @@ def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.
     gain = claim.gain if claim is not None else paired_difference(
         seed_values(table, candidate, names.TEST_ACCURACY, names.PHASE_CONFIRM),
         seed_values(table, base_row, names.TEST_ACCURACY, names.PHASE_CONFIRM), search.confidence)
-    figure = f"{gain.words(seeds=SEEDS_WORD)} test accuracy over no regularization"
+    figure = f"{gain.words(seeds=SEEDS_WORDS[search.confirm_splits])} test accuracy over no regularization"
     chance = _chance(gain)
     penalized = recommended[names.REGULARIZER] != names.NONE
     helped = penalized and claim is not None and claim.helped

@@ -11,6 +11,7 @@ from ray.tune.schedulers import TrialScheduler
 from sweep.internals.ray_internals import ASHA_STOP_COUNTER
 from sweep.search.rungs import BaselineAwareASHA, keeps_pace
 from sweep.search.searcher import is_baseline
+from trainables import names
 
 CONT, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -34,7 +35,8 @@ def _scheduler(spare: float, n_val: int = 287) -> BaselineAwareASHA:
 
 
 def _trial(trial_id: str, regularizer: str = "l2") -> SimpleNamespace:
-    return SimpleNamespace(trial_id=trial_id, config={"regularizer": regularizer})
+    penalty = {"placement": "activity", "lambda": 0.01} if regularizer != "none" else {}
+    return SimpleNamespace(trial_id=trial_id, config={"regularizer": regularizer, **penalty})
 
 
 def _run(s: BaselineAwareASHA, sequence: list[tuple[str, int, float]]) -> list[str]:
@@ -114,3 +116,32 @@ def test_the_fidelity_benchmark_counts_top3_configs_stopped_with_and_without_spa
     # kept: the top 2 of 8 at epoch 1 (1e-1 and the baseline); 1e-2 (1 point behind the baseline, whose
     # standard error on 100 examples is 3 points) is spared; 1e-3 (10 behind) is not
     assert (row["kept"], row["top3_stopped"], row["spared"], row["top3_stopped_sparing"]) == (2, 2, 1, 1)
+
+
+def test_a_spared_trial_is_said_on_the_console_and_told_to_the_driver_even_after_a_restore(capsys):
+    import pickle
+
+    from sweep.common import spares
+
+    s = _scheduler(1.0)
+    _run(s, SEQUENCE)
+    assert spares.spared_at("late") == [5] and spares.spared_at("weak") == []
+    line = [l for l in capsys.readouterr().out.splitlines() if "trial late " in l]
+    assert line and "spared at the rung at epoch 5 (val_accuracy 0.9200, no regularization 0.9270" in line[0]
+    assert line[0].endswith("ASHA alone would have stopped it")
+    spares._SPARED.clear()  # a new driver process: the resume
+    pickle.loads(pickle.dumps(s))
+    assert spares.spared_at("late") == [5], "the restored scheduler tells the driver again"
+
+
+def test_the_spared_count_is_a_column_of_results_and_of_the_report_table():
+    from sweep.report.html_tables import trials_table_html
+    from sweep.report.summary import TrialRecord, trials_table
+
+    metrics = {"val_accuracy": 0.95, "test_accuracy": 0.94, "epoch": 25, "finished": 1.0, "diverged": 0.0,
+               "collapsed": 0.0}
+    table = trials_table([TrialRecord("a", {"regularizer": "l2", "placement": "activity", "lambda": 0.01},
+                                      {**metrics, names.SPARED: 2.0}, False, names.PHASE_SEARCH, 0),
+                          TrialRecord("b", {"regularizer": "none"}, metrics, False, names.PHASE_SEARCH, 0)])
+    assert dict(zip(table[names.COL_TRIAL], table[names.SPARED])) == {"a": 2, "b": 0}
+    assert "<th>spared</th>" in trials_table_html(table)

@@ -96,6 +96,20 @@ def test_a_trial_gets_one_child_run_with_params_every_epoch_once_and_its_end_sta
     assert "time_this_iter_s" not in child.data.metrics, "only the contract's metrics are logged"
 
 
+def test_a_spared_trial_carries_the_rungs_it_was_spared_at_as_a_tag_and_a_metric(store):
+    _, client, info = store
+    writer = TrialRunWriter(info)
+    writer.submit(start_record("t1", "tune_trainable_t1", PARAMS))
+    for epoch, spared in ((1, ()), (2, (2,)), (3, (2,))):
+        writer.submit(epoch_record("t1", {**result(epoch, finished=epoch == 3),
+                                          **({names.SPARED: float(len(spared))} if spared else {})}, spared))
+    writer.submit(end_record("t1", result(3, finished=True), False, None))
+    drain(writer)
+    (child,) = children(client, info)
+    assert child.data.tags[names.TAG_SPARED] == "2" and child.data.metrics[names.SPARED] == 1.0
+    assert sorted(int(m.step) for m in client.get_metric_history(child.info.run_id, names.SPARED)) == [2, 3]
+
+
 @pytest.mark.parametrize("method, after_success, exc, fresh", [
     # regression: the worker-side TrialRun._open took this retry for a second attempt and skipped the params
     ("log_batch", False, ConnectionError("connection reset"), False),

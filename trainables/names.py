@@ -65,6 +65,9 @@ ACTIVATION_SPARSITY = "activation_sparsity"
 #: the unpruned model's; 0 for a model at chance level, which has no accuracy to keep
 #: (``trainables.metrics.removable``). The ``sparsity`` objective of ``search.objectives`` is this metric.
 REMOVABLE = "removable"
+#: Rungs at which the scheduler spared the trial (a late bloomer keeping pace with the baseline, which
+#: ASHA alone would have stopped); set by the driver on the trial's results (``sweep.search.rungs``).
+SPARED = "spared"
 
 # --- end-of-trial metrics ---
 TEST_LOSS = "test_loss"
@@ -120,7 +123,7 @@ PHASE_CONFIRM = "confirm"
 #: Every metric a trial logs to its MLflow child run each epoch (besides per-layer sparsity).
 TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM, ACTIVATION_SPARSITY,
                  REMOVABLE, TIME_FIT_S, FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED,
-                 PRUNED_FRACTION)
+                 PRUNED_FRACTION, SPARED)
 #: Logged only at the last epoch.
 LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED, PRUNED_FRACTION)
 #: Logged at the last epoch, or every epoch when an objective needs it (the scheduler ranks rungs on it).
@@ -145,6 +148,8 @@ TAG_START_KEY = "regsweep.start_key"
 TAG_STATE = "regsweep.state"
 #: How many times the trial has started: 1, plus one per Ray retry after a crash.
 TAG_ATTEMPTS = "regsweep.attempts"
+#: On a child run the scheduler spared: the epochs of the rungs at which it went on ("5, 20").
+TAG_SPARED = "regsweep.spared_at"
 #: The Ray node the trial's latest attempt ran on.
 TAG_NODE_ID = "regsweep.node_id"
 TAG_COMMAND = "regsweep.command"

@@ -25,6 +25,7 @@ TRIAL_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("config", "", "config"), ("seed", names.SEED, "int"), ("epochs", names.COL_EPOCHS, "int"),
     ("val_accuracy", names.VAL_ACCURACY, "acc"), ("test_accuracy", names.TEST_ACCURACY, "acc"),
     ("sparsity", names.SPARSITY, "acc"), ("removable", names.REMOVABLE, "acc"),
+    ("spared", names.SPARED, "int"),
 )
 
 #: Click a header to sort by it (numbers as numbers, text as text; a second click reverses).

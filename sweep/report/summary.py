@@ -24,10 +24,11 @@ COLUMNS = (
     names.COL_TRIAL, names.COL_PHASE, names.COL_STATE, names.REGULARIZER, names.PLACEMENT, names.LAMBDA,
     names.L1_RATIO, names.SEED, names.COL_EPOCHS, names.VAL_ACCURACY, names.TEST_ACCURACY, names.SPARSITY,
     names.REMOVABLE, names.TEST_ACCURACY_PRUNED, names.ACTIVATION_SPARSITY, names.COL_NODE_IP, names.NODE_ID, names.PRUNED_FRACTION,
+    names.SPARED,
     *(names.pruning_metric(kind, t) for t in PRUNE_THRESHOLDS for kind in (names.PRUNING_ACCURACY, names.PRUNING_REMOVED)),
 )
 #: Columns of the CSV only (the terminal table leaves them out).
-CSV_ONLY = tuple(c for c in COLUMNS if c.startswith(names.PRUNING_PREFIX) or c == names.PRUNED_FRACTION)
+CSV_ONLY = tuple(c for c in COLUMNS if c.startswith(names.PRUNING_PREFIX) or c in (names.PRUNED_FRACTION, names.SPARED))
 #: Fraction of the log-λ range at either end that counts as "at the edge".
 EDGE_FRACTION = 0.1
 _STATE_RANK = {names.STATE_COMPLETED: 0, names.STATE_STOPPED: 1, names.STATE_COLLAPSED: 2,
@@ -98,10 +99,11 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
             names.TEST_ACCURACY: m.get(names.TEST_ACCURACY),
             names.SPARSITY: m.get(names.SPARSITY),
             names.REMOVABLE: m.get(names.REMOVABLE),
+            names.SPARED: int(m.get(names.SPARED) or 0),
             names.ACTIVATION_SPARSITY: m.get(names.ACTIVATION_SPARSITY),
             names.COL_NODE_IP: m.get(names.COL_NODE_IP),
             names.NODE_ID: m.get(names.NODE_ID),
-            **{col: m.get(col) for col in (names.TEST_ACCURACY_PRUNED, *CSV_ONLY)},
+            **{col: m.get(col) for col in (names.TEST_ACCURACY_PRUNED, *CSV_ONLY) if col != names.SPARED},
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     if df.empty:

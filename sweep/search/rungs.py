@@ -24,6 +24,9 @@ from typing import Any, Callable, Optional
 
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from sweep.common import spares
+from sweep.common.labels import config_label
+from sweep.common.say import say
 from sweep.internals.ray_internals import uncount_stop
 from sweep.stats.binomial import binomial_se
 
@@ -65,13 +68,24 @@ class BaselineAwareASHA(ASHAScheduler):
                 uncount_stop(self)
                 return TrialScheduler.CONTINUE
             return action
+        bar = self._baseline_at(int(step))
         if (action == TrialScheduler.STOP and step < self._last_rung_step
-                and keeps_pace(float(value), self._baseline_at(int(step)), self._val_examples,
-                               self._spare_within_se)):
+                and keeps_pace(float(value), bar, self._val_examples, self._spare_within_se)):
             uncount_stop(self)
             self.spared.setdefault(trial.trial_id, []).append(int(step))
+            spares.record(trial.trial_id, int(step))
+            say(f"trial {trial.trial_id} {config_label(trial.config)}: spared at the rung at epoch {int(step)} "
+                f"(val_accuracy {float(value):.4f}, no regularization {bar:.4f}: within "
+                f"{self._spare_within_se:g} standard error); ASHA alone would have stopped it")
             return TrialScheduler.CONTINUE
         return action
+
+    def __setstate__(self, state: dict) -> None:
+        """A restored scheduler (resume) tells the driver again which trials it spared."""
+        self.__dict__.update(state)
+        for trial_id, rungs in state.get("spared", {}).items():
+            for epoch in rungs:
+                spares.record(trial_id, epoch)
 
     def _baseline_at(self, step: int) -> Optional[float]:
         """The baseline's accuracy at ``step``, or at the latest epoch before it while the baseline lags

@@ -149,6 +149,9 @@ class ChildRuns:
         metrics = [Metric(k, v, ts, r.epoch) for r in epochs for k, v, ts in r.metrics]
         node = next((r.node_id for r in reversed(epochs) if r.node_id), "")
         tags = [RunTag(names.TAG_NODE_ID, node)] if node and node != run.node_id else []
+        spared = next((r.spared for r in reversed(epochs) if r.spared), "")
+        if spared:  # the rungs at which the scheduler spared it so far
+            tags.append(RunTag(names.TAG_SPARED, spared))
         starts = range(0, len(metrics), BATCH_METRICS)
         for start in starts:
             batch_tags = tags if start == 0 else []

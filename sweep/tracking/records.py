@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from sweep.common.states import end_state
 from trainables import names
@@ -51,6 +51,8 @@ class Record:
     """The trial's final ``tune.Checkpoint`` when it completed (its model is logged from it)."""
     attempt: Optional[int] = None
     """Fixed the first time a start is tried, so a retried start never counts twice."""
+    spared: str = ""
+    """An epoch's: the rung epochs at which the scheduler spared the trial so far (``5, 20``)."""
     key: str = ""
     """A start's own id, tagged on the run it creates, set before the first try: when the server made
     the run but its answer was lost, the retry finds that run by it instead of making a second."""
@@ -92,8 +94,9 @@ def start_record(trial_id: str, run_name: str, params: Mapping[str, Any]) -> Rec
     return Record("start", trial_id, run_name=run_name, params=dict(params))
 
 
-def epoch_record(trial_id: str, result: Mapping[str, Any]) -> Optional[Record]:
-    """The child-run metrics of one Tune result, or None for a result that is not an epoch."""
+def epoch_record(trial_id: str, result: Mapping[str, Any], spared: Sequence[int] = ()) -> Optional[Record]:
+    """The child-run metrics of one Tune result, or None for a result that is not an epoch; ``spared``:
+    the rung epochs at which the scheduler spared the trial so far (its child run's tag)."""
     if result.get(names.EPOCH) is None:
         return None
     epoch = int(result[names.EPOCH])
@@ -101,7 +104,8 @@ def epoch_record(trial_id: str, result: Mapping[str, Any]) -> Optional[Record]:
     metrics = [(k, finite_metric(v), now) for k, v in result.items()
                if names.is_trial_metric(k) and k != names.EPOCH and v is not None]
     metrics.append((names.EPOCH, float(epoch), now))  # last: its presence marks the epoch as logged
-    return Record("epoch", trial_id, epoch=epoch, metrics=metrics, node_id=str(result.get(names.NODE_ID, "")))
+    return Record("epoch", trial_id, epoch=epoch, metrics=metrics, node_id=str(result.get(names.NODE_ID, "")),
+                  spared=", ".join(str(e) for e in spared))
 
 
 def end_record(trial_id: str, last_result: Optional[Mapping[str, Any]], error: bool, checkpoint: Any) -> Record:

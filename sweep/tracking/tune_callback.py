@@ -17,6 +17,7 @@ from sweep.tracking.records import Record, end_record, epoch_record, start_recor
 from sweep.tracking.trial_runs import TrialRunWriter
 from trainables import names
 from trainables.model.source import ModelSource
+from sweep.common import spares
 from trainables.settings import TrainSettings
 from trainables.trainable import trial_params
 
@@ -67,7 +68,10 @@ class TrialRunLogger(Callback):
                                         trial_params(trial.config, settings, source)))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self.writer.submit(epoch_record(trial.trial_id, result))
+        spared = spares.spared_at(trial.trial_id)
+        if spared:  # Ray lets callbacks add to the result in place: it becomes the trial's last result too
+            result[names.SPARED] = float(len(spared))
+        self.writer.submit(epoch_record(trial.trial_id, result, spared))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.writer.submit(end_record(trial.trial_id, trial.last_result, False, trial.checkpoint))

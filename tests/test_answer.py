@@ -69,8 +69,10 @@ def test_the_prior_seeds_the_first_points_and_the_summary_says_whether_the_rule_
     search = load_config(["search.prior=auto"]).search
     assert start_points(search, points)[:3] == points, "the suggestion comes first"
     assert "confirms" in rule_outcome(p, names.L1, helped=True)
-    assert "refutes" in rule_outcome(p, names.L2, helped=True)
+    assert "does not bear out" in rule_outcome(p, names.L2, helped=True)
+    assert "not tested against each other" in rule_outcome(p, names.L2, helped=True), "no claim beyond the test made"
     assert "neither confirms nor refutes" in rule_outcome(p, names.L1, helped=False)
+    assert "no penalty is proven to beat" in rule_outcome(p, names.L1, helped=False), "unproven is not worse"
 
 
 def _key(config: dict) -> tuple:

@@ -89,7 +89,8 @@ def comparison(stats: pd.DataFrame, dataset: str) -> Optional[str]:
                          for label, _, pub in PUBLISHED if pub is not None)
         lines.append(f"  against the published numbers: {gaps}")
     lines.append(f"  ranking: ours {' > '.join(ranked)}; the article's {' > '.join(PUBLISHED_ORDER)}: "
-                 + ("the same" if same else "different"))
+                 + ("the same" if same else "different")
+                 + " (an order of the figures above, each a mean over its seeds; no test of the order is made)")
     lines.append(f"  the article calls L1 and elastic net very poor: {len(poor)} of "
                  f"{sum(label in found for label in POOR)} of those runs are below all three named ones here")
     return "\n".join(lines)

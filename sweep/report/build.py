@@ -78,7 +78,8 @@ def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records:
                         names.TEST_ACCURACY: float(rec_row["test_mean"]),
                         names.SPARSITY: float(rec_row[names.SPARSITY])}
         extra = {"n_seeds": int(rec_row["n_seeds"]), "val_accuracy_sd": _nan_none(rec_row["val_sd"]),
-                 "test_accuracy_sd": _nan_none(rec_row["test_sd"])}
+                 "test_accuracy_sd": _nan_none(rec_row["test_sd"]),
+                 "chosen_on": "confirmation" if confirmed is not None else "search"}
     else:  # nothing completed: fall back to the best trial that trained at all
         row = summary.best_trial(table)
         best = summary.best_config(row) if row is not None else None

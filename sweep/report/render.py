@@ -22,9 +22,12 @@ def render_report(report: Report, outcome: SweepOutcome, budget: int, model_line
     print("\nper config (completed trials; mean ± sd over seeds):")
     print(ranking.render_stats(report.stats))
     if report.best is not None:
-        print(f"\nbest config: {json.dumps(report.best)}  "
-              f"({names.OBJECTIVE} {report.best_metrics[names.OBJECTIVE]:.4f}, "
-              f"{report.best_extra['n_seeds']} seed(s))")
+        n = report.best_extra["n_seeds"]
+        figures = (f"test_accuracy {report.best_metrics[names.TEST_ACCURACY]:.4f}, mean over {n} confirmation "
+                   f"seed{'s' if n != 1 else ''}" if report.best_extra.get("chosen_on") == "confirmation" else
+                   f"{names.OBJECTIVE} {report.best_metrics[names.OBJECTIVE]:.4f}, {n} seed(s): the search's best, "
+                   "not confirmed")
+        print(f"\nbest config: {json.dumps(report.best)}  ({figures})")
     else:
         print("\nno trial produced a usable result")
     print(f"\n{report.sections[PARETO_SECTION]}")

@@ -123,11 +123,12 @@ def rule_outcome(profile: DataProfile, best_regularizer: str | None, helped: boo
     if best_regularizer is None:
         return "No penalized trial completed, so the rule of thumb was not tested."
     if not helped:
-        return (f"The rule of thumb suggested {regularizer_name(profile.suggestion)}; no penalty beat no "
-                f"regularization, so the sweep neither confirms nor refutes it (best penalty: "
+        return (f"The rule of thumb suggested {regularizer_name(profile.suggestion)}; no penalty is proven to beat "
+                f"no regularization, so the sweep neither confirms nor refutes it (best penalty: "
                 f"{regularizer_name(best_regularizer)}).")
     if best_regularizer == profile.suggestion:
-        return (f"The sweep confirms the rule of thumb: {regularizer_name(best_regularizer)} came out best, as "
-                f"{profile.reason}.")
-    return (f"The sweep refutes the rule of thumb: it suggested {regularizer_name(profile.suggestion)} "
-            f"({profile.reason}), but {regularizer_name(best_regularizer)} came out best.")
+        return (f"The sweep confirms the rule of thumb: {regularizer_name(best_regularizer)}, which it suggested "
+                f"({profile.reason}), is proven to beat no regularization.")
+    return (f"The sweep does not bear out the rule of thumb: it suggested {regularizer_name(profile.suggestion)} "
+            f"({profile.reason}), but {regularizer_name(best_regularizer)} came out best and is proven to beat no "
+            f"regularization (the two penalties were not tested against each other).")

@@ -40,7 +40,7 @@ from sweep.tracking.lease import new_holder
 from sweep.tracking.lease import take as take_lease
 from sweep.tracking.records import TrackingInfo
 from sweep.tracking.trial_runs import TrialRunWriter
-from sweep.tracking.ui_view import share_sweep_view
+from sweep.tracking.ui_view import run_url, share_sweep_view, ui_base
 from sweep.tracking.tune_callback import TrialRunLogger, register
 from trainables import names
 from trainables.data.types import model_input
@@ -119,7 +119,9 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
     assert info is not None and writer is not None
     report = build_report(cfg, name, inputs.data.name, inputs.data.sizes()["val"], trained.records(cfg.train.seed),
                           inputs.profile, trained.notes + [trained.confirmed.line()],
-                          claims=trained.confirmed.race.claims if trained.confirmed.race is not None else None)
+                          claims=trained.confirmed.race.claims if trained.confirmed.race is not None else None,
+                          run_links={trial: run_url(ui_base(inputs.uri, not cfg.tracking.uri), info.experiment_id, run)
+                                     for trial, run in writer.run_ids().items()})
     outcome = write_report(report, out_dir)
     render_report(report, outcome, tuner.budget(cfg), inputs.model.line(), wide=cfg.console.verbose)
     timeline.mark(SUMMARY_WRITTEN)

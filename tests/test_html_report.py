@@ -100,3 +100,20 @@ def test_the_verdict_renders_as_html_and_the_tables_hold_every_trial_and_config(
     configs = page.split("class='sortable configs'")[1].split("</table>")[0]
     assert configs.count("<tr>") == table[names.COL_TRIAL].nunique() + 1, "every trial here is its own config"
     assert "data-sort=" in trials and "table.sortable th" in page
+
+
+def test_each_trial_links_to_its_mlflow_run_where_one_is_known():
+    from sweep.report.html_tables import trials_table_html
+    from sweep.report.summary import TrialRecord, trials_table
+    from sweep.tracking.ui_view import run_url
+
+    metrics = {"val_accuracy": 0.95, "test_accuracy": 0.94, "epoch": 25, "finished": 1.0, "diverged": 0.0,
+               "collapsed": 0.0}
+    table = trials_table([TrialRecord("a1", {"regularizer": "none"}, metrics, False, "search", 0),
+                          TrialRecord("b2", {"regularizer": "none"}, metrics, False, "confirm", 1)])
+    url = run_url("http://127.0.0.1:5000/", "7", "abc123")
+    assert url == "http://127.0.0.1:5000/#/experiments/7/runs/abc123"
+    page = trials_table_html(table, {"a1": url})
+    assert f"<a href='{url}' target='_blank' rel='noopener'>a1</a>" in page
+    assert ">b2</td>" in page, "a trial whose run is not known stays plain text"
+    assert "<a " not in trials_table_html(table)

@@ -60,10 +60,13 @@ class Report:
     """Validation accuracy per epoch, by trial."""
     rungs: list[int] = field(default_factory=list)
     """ASHA's rungs (epochs), none for FIFO."""
+    run_links: dict[str, str] = field(default_factory=dict)
+    """Trial id -> its child run's page in the MLflow UI (report.html links the trials table to them)."""
 
 
 def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records: list[summary.TrialRecord],
-                 profile: DataProfile, notes: list[str], claims: Optional[Mapping[str, Claim]] = None) -> Report:
+                 profile: DataProfile, notes: list[str], claims: Optional[Mapping[str, Claim]] = None,
+                 run_links: Optional[Mapping[str, str]] = None) -> Report:
     """Rank the configs, choose the answer and say how much to trust it. With confirmation, the answer
     comes from its seeds alone (``ranking.confirmed_choice``), and ``claims`` (the race's standing of each
     candidate) decide "helped"; without, the search's validation ranking chooses and nothing is claimed."""
@@ -105,7 +108,8 @@ def build_report(cfg: SweepConfig, name: str, dataset: str, n_val: int, records:
              if cfg.scheduler.name == Scheduler.asha else [])
     return Report(name=name, dataset=dataset, table=table, stats=stats, verdict=verdict, best=best,
                   best_metrics=best_metrics, best_extra=extra, edge_note=note, pareto=answer, sections=sections,
-                  rule_line=rule, pruned_trials=pruned, curves={r.trial: list(r.curve) for r in records}, rungs=rungs)
+                  rule_line=rule, pruned_trials=pruned, curves={r.trial: list(r.curve) for r in records}, rungs=rungs,
+                  run_links=dict(run_links or {}))
 
 
 def choose_answer(table: pd.DataFrame, stats: pd.DataFrame, n_val: int, search: SearchConfig

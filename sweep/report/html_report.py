@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -223,9 +223,10 @@ def pruning_chart(table: pd.DataFrame, trials: Sequence[str]) -> Any:
 
 def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFrame,
                curves: Mapping[str, Sequence[float]], rungs: Sequence[int], front_trials: Sequence[str],
-               pruned_trials: Sequence[str]) -> Path:
+               pruned_trials: Sequence[str], run_links: Optional[Mapping[str, str]] = None) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path. ``verdict_markdown`` is verdict.md's
-    text: its sections include the comparison with the article when ``preset=article`` applies."""
+    text: its sections include the comparison with the article when ``preset=article`` applies;
+    ``run_links``: trial id -> its MLflow run's page, linked from the trials table."""
     import optuna.visualization as ov
 
     study = rebuilt_study(table)
@@ -245,8 +246,9 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
             html_tables.verdict_html(verdict_markdown), "</section>",
             "<h2>Configs</h2>", "<p class='note'>Completed trials of each config, mean ± sd over its seeds; click a "
             "column to sort.</p>", html_tables.configs_table_html(table),
-            "<h2>Trials</h2>", "<p class='note'>Every trial, search and confirmation, as results.csv holds it.</p>",
-            html_tables.trials_table_html(table), "<h2>Charts</h2>"]
+            "<h2>Trials</h2>", "<p class='note'>Every trial, search and confirmation, as results.csv holds it"
+            + ("; a trial's id opens its run in the MLflow UI" if run_links else "") + ".</p>",
+            html_tables.trials_table_html(table, run_links), "<h2>Charts</h2>"]
     first = True
     for text, fig in parts:
         if text:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -68,17 +68,25 @@ def _cell(value: Any, kind: str) -> tuple[str, str]:
     return str(value), str(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str, bool]]], css: str) -> str:
-    """An HTML table; each cell is (shown, sort key, is text)."""
+def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str, bool]]], css: str,
+           links: Optional[Sequence[str]] = None) -> str:
+    """An HTML table; each cell is (shown, sort key, is text). ``links``: per row, a URL the first cell
+    links to ('' for none)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(
-        f"<td class='{'text' if text else 'num'}' data-sort='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>"
-        for shown, key, text in row) + "</tr>" for row in rows)
+        f"<td class='{'text' if text else 'num'}' data-sort='{html.escape(key, quote=True)}'>"
+        + (_link(shown, links[r]) if i == 0 and links and links[r] else html.escape(shown)) + "</td>"
+        for i, (shown, key, text) in enumerate(row)) + "</tr>" for r, row in enumerate(rows))
     return f"<table class='sortable {css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def trials_table_html(table: pd.DataFrame) -> str:
-    """One row per trial, search and confirmation alike, as results.csv holds them."""
+def _link(shown: str, url: str) -> str:
+    return f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener'>{html.escape(shown)}</a>"
+
+
+def trials_table_html(table: pd.DataFrame, run_links: Optional[Mapping[str, str]] = None) -> str:
+    """One row per trial, search and confirmation alike, as results.csv holds them; ``run_links`` (trial
+    id -> its MLflow run's page) links each trial's id."""
     rows = []
     for _, trial in table.iterrows():
         row = []
@@ -90,7 +98,8 @@ def trials_table_html(table: pd.DataFrame) -> str:
             shown, key = _cell(trial.get(column), kind)
             row.append((shown, key, kind == "text"))
         rows.append(row)
-    return _table([h for h, _, _ in TRIAL_COLUMNS], rows, "trials")
+    links = [(run_links or {}).get(str(trial), "") for trial in table[names.COL_TRIAL]] if run_links else None
+    return _table([h for h, _, _ in TRIAL_COLUMNS], rows, "trials", links)
 
 
 def configs_table_html(table: pd.DataFrame) -> str:

@@ -53,7 +53,7 @@ def write_report(report: Report, out_dir: Path) -> SweepOutcome:
     files.extend(write_plots(report.table, out_dir, report.pruned_trials))
     files.append(write_html(out_dir, report.name, report.verdict.markdown(report.name, report.sections), report.table,
                             report.curves, report.rungs, report.pareto.trials if report.pareto is not None else [],
-                            report.pruned_trials))
+                            report.pruned_trials, report.run_links))
     return SweepOutcome(name=report.name, table=report.table, best=report.best, edge_note=report.edge_note,
                         output_dir=out_dir, files=files, best_metrics=report.best_metrics, verdict=report.verdict,
                         stats=report.stats, pareto=report.pareto)

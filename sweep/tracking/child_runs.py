@@ -59,6 +59,10 @@ class ChildRuns:
                             self.info.max_outage_s)
         return len(lost)
 
+    def run_ids(self) -> dict[str, str]:
+        """Trial id -> the child run made or found for it so far."""
+        return {trial: run.run_id for trial, run in self._runs.items()}
+
     def apply(self, record: Record) -> None:
         if record.kind == "start":
             self._start(record)

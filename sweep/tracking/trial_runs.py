@@ -119,6 +119,10 @@ class TrialRunWriter:
         """What MLflow refused for good, and models that could not be logged, in words."""
         return [*self._refused, *self.runs.errors]
 
+    def run_ids(self) -> dict[str, str]:
+        """Trial id -> child run id, for the runs delivered so far (report.html links them)."""
+        return self.runs.run_ids()
+
     def remove_lost_runs(self, known_trials: set[str]) -> int:
         """Soft-delete child runs of trials that Ray's restored state does not know (``ChildRuns``)."""
         return self.runs.remove_lost_runs(known_trials)

@@ -119,6 +119,11 @@ def trials_url(ui_base: str, experiment_id: str, key: str) -> str:
     return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
 
 
+def run_url(ui_base: str, experiment_id: str, run_id: str) -> str:
+    """The URL of one run's page in the MLflow UI."""
+    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 def ui_base(tracking_uri: str, local: bool) -> str:
     """Where a browser finds the UI: the server itself, or a plain ``mlflow ui`` for the local store."""
     return LOCAL_UI if local else tracking_uri

@@ -21,7 +21,7 @@ from sweep.report.summary import TrialRecord, trials_table
 from trainables import names
 
 REPS = 1000
-LOOKS = (3, 4, 5)  # the default plan: search.confirm_seeds=4, search.confirm_max_seeds=6
+LOOKS = (3, 4, 5)  # search.confirm_seeds=4, search.confirm_max_seeds=6
 
 
 def _bound(rate: float, reps: int = REPS) -> float:

@@ -77,7 +77,7 @@ class SearchConfig:
     false: every seed on the sweep's own split, a narrower interval that speaks for that test split only."""
     confirm_top: int = 1
     """How many of the best completed penalized configs are confirmed (the baseline always is)."""
-    confirm_max_seeds: int = 6
+    confirm_max_seeds: int = 10
     """The most seeds per confirmed config over all rounds, the search's own included: confirmation
     adds one paired seed a round until the race is decided (sweep.confirm.sequential), at most this many."""
     budget_epochs: Optional[int] = None

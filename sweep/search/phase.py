@@ -50,5 +50,5 @@ def budget_note(cfg: SweepConfig, results: Sequence[Any]) -> Optional[str]:
         return (f"search: settled after {len(results)} of {planned} trials ({trained} epochs): "
                 f"{cfg.search.patience} trials in a row ran the full budget without beating the best validation "
                 f"accuracy so far (Optuna's Terminator, search.patience={cfg.search.patience}); the epochs it "
-                "saved go to confirmation")
+                "saved are left for confirmation")
     return None

@@ -25,7 +25,7 @@ never trains a twin.
 - **A settled answer.** With ``patience``, no new trial starts once ``patience`` trials in a row ran the
   full budget without beating the best validation accuracy so far: Optuna's own ``Terminator`` with its
   ``BestValueStagnationEvaluator`` (only COMPLETE trials count, so a trial ASHA stopped early neither
-  resets nor advances it). The trials already running finish; the epochs saved go to confirmation.
+  resets nor advances it). The trials already running finish; the epochs saved are left for confirmation.
 - **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
   would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
   is invented) and replaced by a fresh proposal, a bounded number of times.

@@ -59,8 +59,8 @@ class SearchConfig:
     startup_trials: int = 8
     """Trials (points_to_evaluate included) before TPE starts modelling the results."""
     patience: int = 3
-    """The search stops starting trials once this many trials in a row ran the full budget without
-    beating the best validation accuracy so far (Optuna's Terminator with its
+    """The search stops starting trials once this many trials in a row completed (ran the full budget, or
+    collapsed or diverged) without beating the best validation accuracy so far (Optuna's Terminator with its
     BestValueStagnationEvaluator; trials ASHA stopped early do not count): its answer is settled, and
     the epochs it saves go to confirmation seeds. 0 = never (every num_samples trial starts)."""
     confirm_seeds: int = 4

@@ -120,7 +120,8 @@ def run_confirmation(cfg: SweepConfig, name: str, trainable: Any, search_records
             say(f"confirming {len(racing)} candidate(s) against no regularization on paired seeds, {split}: "
                 f"{plan_words(race)}")
         say(f"confirmation round {k + 1}: {len(runs)} runs x {cfg.train.epochs} epochs "
-            f"(seeds {', '.join(str(cfg.train.seed + o) for o in plan.new_seeds(k))})")
+            f"(seed{'s' if len(plan.new_seeds(k)) > 1 else ''} "
+            f"{', '.join(str(cfg.train.seed + o) for o in plan.new_seeds(k))})")
         grid = _fit_round(cfg, name, k, trainable, runs, callbacks)
         out.grids.append(grid)
         out.paired_seeds = plan.looks[k]

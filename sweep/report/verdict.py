@@ -208,5 +208,5 @@ def _few_trials_caveats(table: pd.DataFrame, search: SearchConfig) -> list[str]:
                                & (search_rows[names.COL_STATE] == names.STATE_COMPLETED)]
         if len(finished) < MIN_FINISHED_PER_KIND:
             out.append(f"too few trials of {reg}: {len(finished)} ran the full budget, so its best λ is "
-                       "barely searched (raise search.num_samples)")
+                       "barely searched (raise search.num_samples, or search.patience when the search settled early)")
     return out

@@ -22,10 +22,11 @@ never trains a twin.
   lambda / ``collapse_descent`` (``search.collapse_descent``, default 5; Optuna's public
   ``enqueue_trial``, inside the space), once per
   collapse: a collapse there descends again, so a few trials walk down to the collapse point.
-- **A settled answer.** With ``patience``, no new trial starts once ``patience`` trials in a row ran the
-  full budget without beating the best validation accuracy so far: Optuna's own ``Terminator`` with its
-  ``BestValueStagnationEvaluator`` (only COMPLETE trials count, so a trial ASHA stopped early neither
-  resets nor advances it). The trials already running finish; the epochs saved are left for confirmation.
+- **A settled answer.** With ``patience``, no new trial starts once ``patience`` trials in a row were
+  told COMPLETE (ran the full budget, or collapsed or diverged, told at the worst value) without beating
+  the best validation accuracy so far: Optuna's own ``Terminator`` with its
+  ``BestValueStagnationEvaluator`` (a trial ASHA stopped early is PRUNED, so it neither resets nor
+  advances the count). The trials already running finish; the epochs saved are left for confirmation.
 - **Duplicates.** Every search trial uses the same seed, so a proposal identical to an earlier trial
   would give an identical result. It is told to Optuna as FAIL (TPE ignores failed trials, so no value
   is invented) and replaced by a fresh proposal, a bounded number of times.
@@ -130,7 +131,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
         return config
 
     def settled(self) -> bool:
-        """True once ``patience`` full-budget trials in a row have not beaten the best (Optuna's
+        """True once ``patience`` completed trials in a row have not beaten the best (Optuna's
         Terminator); never for a multi-objective study, nor for a searcher pickled before it had one."""
         patience = getattr(self, "_patience", 0)
         if not patience or isinstance(self.mode, list):

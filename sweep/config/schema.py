@@ -350,7 +350,7 @@ def _validate_search(s: SearchConfig) -> None:
     _require(s.patience >= 0, "search.patience", f"must be >= 0, got {s.patience}",
              "use e.g. search.patience=3, or 0 to run every search.num_samples trial")
     _require(s.confirm_seeds >= 0, "search.confirm_seeds", f"must be >= 0, got {s.confirm_seeds}",
-             "use e.g. search.confirm_seeds=3, or 0 to skip confirmation")
+             "use e.g. search.confirm_seeds=4, or 0 to skip confirmation")
     _require(s.confirm_seeds < 2 or s.confirm_max_seeds >= s.confirm_seeds, "search.confirm_max_seeds",
              f"must be >= search.confirm_seeds ({s.confirm_seeds}), got {s.confirm_max_seeds}",
              f"use e.g. search.confirm_max_seeds={max(6, s.confirm_seeds)} (equal to confirm_seeds: one fixed round)")

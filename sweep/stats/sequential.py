@@ -6,7 +6,7 @@ one-sided p below ``INTERIM_P`` (0.0005); the last look tests at a nominal level
 the planned looks on normal differences (seeded, so it is the same number every time), so that the
 chance of any look claiming "helped" when the true gain is 0 is exactly the one-sided ``alpha``. The
 interim looks spend almost nothing, so the last look keeps nearly the whole level and its power: with
-looks at 3, 4 and 5 paired seeds and alpha 0.025 the last tests at about 0.0245. Pocock's constant
+looks at 3, 4 and 5 paired seeds and alpha 0.025 the last tests at about 0.0242. Pocock's constant
 level, used before, spent a third of the budget on looks at 2-3 seeds that had almost no power.
 No look comes before ``MIN_PAIRED_SEEDS`` paired seeds.
 

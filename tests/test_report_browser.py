@@ -38,6 +38,8 @@ def test_report_html_renders_its_verdict_tables_and_charts_in_chromium(local_swe
             trial_rows = page.locator("table.trials tbody tr").count()
             config_rows = page.locator("table.configs tbody tr").count()
             shown_ids = page.locator("table.trials tbody tr td:first-child").all_inner_texts()
+            links = page.locator("table.trials tbody tr td:first-child a").evaluate_all("as => as.map(a => a.href)")
+            headers = page.locator("table.trials th").all_inner_texts()
             page.locator(".plotly-graph-div").nth(4).locator(".main-svg").first.wait_for(timeout=60_000)
             charts = page.locator(".plotly-graph-div").count()
             drawn = page.locator(".plotly-graph-div:has(.main-svg)").count()
@@ -52,6 +54,9 @@ def test_report_html_renders_its_verdict_tables_and_charts_in_chromium(local_swe
     assert not [m for m in MARKDOWN_SYNTAX if m in shown], shown[:2000]
     assert trial_rows == len(table) and sorted(shown_ids) == sorted(table[names.COL_TRIAL]), "one row per trial"
     assert config_rows == len(config_stats(table)), "one row per config"
+    assert "spared" in headers, headers
+    # the writer makes a trial's run when the trial starts, long before the report: every id is a link
+    assert len(links) >= len(table) - 1 and all("/#/experiments/" in u and "/runs/" in u for u in links), links
     numbers = [float(v) for v in sorted_vals if v != "-"]
     assert numbers == sorted(numbers), sorted_vals
     assert charts >= 5 and drawn == charts, (charts, drawn)

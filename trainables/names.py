@@ -123,7 +123,9 @@ PHASE_CONFIRM = "confirm"
 #: Every metric a trial logs to its MLflow child run each epoch (besides per-layer sparsity).
 TRIAL_METRICS = (EPOCH, *EPOCH_METRICS, SPARSITY, KERNEL_L1_NORM, KERNEL_L2_NORM, ACTIVATION_SPARSITY,
                  REMOVABLE, TIME_FIT_S, FINISHED, DIVERGED, COLLAPSED, TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED,
-                 PRUNED_FRACTION, SPARED)
+                 PRUNED_FRACTION)
+#: Logged only from the epoch at which they apply (``spared``: once the scheduler spared the trial).
+SOMETIMES_METRICS = (SPARED,)
 #: Logged only at the last epoch.
 LAST_EPOCH_METRICS = (TEST_LOSS, TEST_ACCURACY, TEST_ACCURACY_PRUNED, PRUNED_FRACTION)
 #: Logged at the last epoch, or every epoch when an objective needs it (the scheduler ranks rungs on it).
@@ -137,7 +139,8 @@ def layer_sparsity_metric(layer: str) -> str:
 
 def is_trial_metric(key: str) -> bool:
     """True for the keys of a Tune result that the trial also logs to MLflow."""
-    return key in TRIAL_METRICS or key.startswith(SPARSITY_LAYER_PREFIX) or key.startswith(PRUNING_PREFIX)
+    return (key in TRIAL_METRICS or key in SOMETIMES_METRICS or key.startswith(SPARSITY_LAYER_PREFIX)
+            or key.startswith(PRUNING_PREFIX))
 
 # --- MLflow tags and artifact names ---
 TAG_SWEEP = "regsweep.sweep"

@@ -65,7 +65,7 @@ class Verdict:
 
     def markdown(self, sweep: str, sections: Optional[Mapping[str, str]] = None) -> str:
         """The verdict as ``verdict.md``, with ``sections`` (title -> text) after it."""
-        body = [f"# Verdict of sweep {sweep}", "", self.headline, "", *(f"{n}." for n in self.notes),
+        body = [f"# Verdict of sweep {sweep}", "", self.headline, "", *(f"- {n}" for n in self.notes),
                 *([""] if self.notes else [])]
         if self.caveats:
             body += ["Caveats:", "", *(f"- {c}" for c in self.caveats), ""]

@@ -120,8 +120,7 @@ def _run(cfg: SweepConfig, name: str, out_dir: Path, space: dict[str, Any], inpu
     report = build_report(cfg, name, inputs.data.name, inputs.data.sizes()["val"], trained.records(cfg.train.seed),
                           inputs.profile, trained.notes + [trained.confirmed.line()],
                           claims=trained.confirmed.race.claims if trained.confirmed.race is not None else None,
-                          run_links={trial: run_url(ui_base(inputs.uri, not cfg.tracking.uri), info.experiment_id, run)
-                                     for trial, run in writer.run_ids().items()})
+                          run_links=_run_links(cfg, inputs.uri, info, writer))
     outcome = write_report(report, out_dir)
     render_report(report, outcome, tuner.budget(cfg), inputs.model.line(), wide=cfg.console.verbose)
     timeline.mark(SUMMARY_WRITTEN)
@@ -173,6 +172,12 @@ def _train(cfg: SweepConfig, name: str, out_dir: Path, inputs: Inputs, writer: T
     finally:
         close_board(name)
     return trained
+
+
+def _run_links(cfg: SweepConfig, uri: str, info: TrackingInfo, writer: TrialRunWriter) -> dict[str, str]:
+    """Trial id -> its child run's page in the MLflow UI, for the runs the writer has made."""
+    base = ui_base(uri, not cfg.tracking.uri)
+    return {trial: run_url(base, info.experiment_id, run) for trial, run in writer.run_ids().items()}
 
 
 def _view_line(cfg: SweepConfig, url: Optional[str], verb: str) -> str:

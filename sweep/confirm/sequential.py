@@ -74,10 +74,10 @@ class Race:
     def look(self, table: pd.DataFrame) -> bool:
         """Update the race after a round from the trials table; True when no candidate is left open."""
         base = seed_values(table, self.baseline, names.TEST_ACCURACY, names.PHASE_CONFIRM)
-        tests = {config_label(c): seed_values(table, c, names.TEST_ACCURACY, names.PHASE_CONFIRM)
-                 for c in self.open()}
-        vals = ({config_label(c): seed_values(table, c, names.VAL_ACCURACY, names.PHASE_CONFIRM) for c in self.open()}
-                if len(self.open()) > 1 else {})  # the leader rule needs two
+        racing = self.open()
+        tests = {config_label(c): seed_values(table, c, names.TEST_ACCURACY, names.PHASE_CONFIRM) for c in racing}
+        vals = ({config_label(c): seed_values(table, c, names.VAL_ACCURACY, names.PHASE_CONFIRM) for c in racing}
+                if len(racing) > 1 else {})  # the leader rule needs two
         return self.look_values(base, tests, vals)
 
     def look_values(self, base: Seeds, tests: Mapping[str, Seeds], vals: Optional[Mapping[str, Seeds]] = None) -> bool:

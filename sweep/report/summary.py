@@ -99,11 +99,11 @@ def trials_table(records: Iterable[TrialRecord]) -> pd.DataFrame:
             names.TEST_ACCURACY: m.get(names.TEST_ACCURACY),
             names.SPARSITY: m.get(names.SPARSITY),
             names.REMOVABLE: m.get(names.REMOVABLE),
-            names.SPARED: int(m.get(names.SPARED) or 0),
             names.ACTIVATION_SPARSITY: m.get(names.ACTIVATION_SPARSITY),
             names.COL_NODE_IP: m.get(names.COL_NODE_IP),
             names.NODE_ID: m.get(names.NODE_ID),
-            **{col: m.get(col) for col in (names.TEST_ACCURACY_PRUNED, *CSV_ONLY) if col != names.SPARED},
+            **{col: m.get(col) for col in (names.TEST_ACCURACY_PRUNED, *CSV_ONLY)},
+            names.SPARED: int(m.get(names.SPARED) or 0),  # after the CSV columns: 0, not empty, when never spared
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     if df.empty:

@@ -148,8 +148,10 @@ def seeds_needed(gain: float, sd: float, alpha: float, power: float = PLANNED_PO
     ``most`` would be needed."""
     from scipy import stats
 
-    if not (gain > 0 and sd > 0):
-        return None if not gain > 0 else MIN_PAIRED_SEEDS
+    if not gain > 0:
+        return None
+    if not sd > 0:  # no spread measured: the fewest seeds a test is made from
+        return MIN_PAIRED_SEEDS
     for n in range(MIN_PAIRED_SEEDS, most + 1):
         if stats.nct.sf(stats.t.ppf(1.0 - alpha, n - 1), n - 1, gain / sd * math.sqrt(n)) >= power:
             return n

@@ -189,7 +189,8 @@ def test_a_tie_stops_for_futility_and_says_how_many_seeds_it_would_take():
     assert race.look(table), "no chance to show a gain by 5 seeds: over at the first look"
     why = race.dropped["L2 on activity, λ=0.01"]
     assert why.startswith("futile: at 3 paired seeds the chance that 5 would show a gain is") and "below 10%" in why
-    assert "no number of seeds would show one" in why, "its measured gain is below 0"
+    assert "if the gain and spread measured so far are the true ones" in why, "conditional power, not a fact"
+    assert "at the measured gain (not above 0) no number of seeds would show one" in why, "its gain is below 0"
     table = trials_table(_records(NONE, [0.950, 0.950, 0.950]) + _records(GOOD, [0.9505, 0.9515, 0.950]))
     race = _race(table, GOOD)
     assert race.look(table)

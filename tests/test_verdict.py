@@ -41,9 +41,10 @@ def _runs(config: dict, vals: list[float], tests: list[float], state: str = name
     return out
 
 
-def _answer(records: list[TrialRecord], search: SearchConfig = SEARCH, seeds: int = 3):
-    """The shipped choice (``build.choose_answer``) and a one-look race over the confirmation seeds, then
-    the verdict."""
+def _answer(records: list[TrialRecord], search: SearchConfig = SEARCH, seeds: int = 3,
+            looks: tuple[int, ...] | None = None):
+    """The shipped choice (``build.choose_answer``) and a race over the confirmation seeds (one look at
+    all of them unless ``looks``; futility off with ``looks``), then the verdict."""
     table = trials_table(records)
     stats = ranking.config_stats(table)
     rec, best_pen, confirmed = choose_answer(table, stats, N_VAL, search)
@@ -52,7 +53,8 @@ def _answer(records: list[TrialRecord], search: SearchConfig = SEARCH, seeds: in
         cstats = confirmed.stats
         base = cstats[cstats[names.REGULARIZER] == names.NONE].iloc[0]
         rows = [r for _, r in cstats[cstats[names.REGULARIZER] != names.NONE].iterrows()]
-        race = Race(base, rows, search.confidence, (max(int(r["n_seeds"]) for r in rows),))
+        race = (Race(base, rows, search.confidence, (max(int(r["n_seeds"]) for r in rows),)) if looks is None
+                else Race(base, rows, search.confidence, looks, futility=0.0))
         race.look(table)
         claims = race.claims
     return rec, make_verdict(table, confirmed.stats if confirmed is not None else stats, rec, best_pen, search,
@@ -173,11 +175,39 @@ def test_few_trials_and_collapse_caveats():
                + _runs(_cfg(names.L1, names.KERNEL, 0.003), [0.1], [0.1], state=names.STATE_COLLAPSED)
                + _runs(_cfg(names.L1, names.KERNEL, 0.05), [0.1], [0.1], state=names.STATE_COLLAPSED))
     _, verdict = _answer(records)
-    assert "L1 collapsed to chance accuracy at λ ≥ 0.003 (2 trials)" in verdict.caveats
-    assert any(c.startswith("too few trials of l1: 0 ran the full budget") for c in verdict.caveats)
-    assert not any(c.startswith("too few trials of l2") for c in verdict.caveats), "l2 has 2 finished search trials"
-    assert "caveat: L1 collapsed" in verdict.text()
-    assert "- L1 collapsed" in verdict.markdown("s")
+    assert "L1 on kernel collapsed to chance accuracy in 2 trials, at λ from 0.003 to 0.05" in verdict.caveats
+    assert any(c.startswith("too few trials of L1: 0 ran the full budget") for c in verdict.caveats)
+    assert not any(c.startswith("too few trials of L2") for c in verdict.caveats), "L2 has 2 finished search trials"
+    assert "caveat: L1 on kernel collapsed" in verdict.text()
+    assert "- L1 on kernel collapsed" in verdict.markdown("s")
+
+
+def test_a_collapse_is_stated_where_it_was_seen_not_for_every_larger_lambda_or_other_placement():
+    """The quick example said "L1 collapsed to chance accuracy at λ ≥ 0.01 (1 trial)" from L1 on kernel and
+    bias at 0.01, while L1 on activity at 0.01 trained: the caveat names the placement and the λ seen."""
+    records = (_runs(NONE, [0.95, 0.95, 0.95], [0.95, 0.951, 0.949])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.99, 0.99, 0.99], [0.98, 0.981, 0.979])
+               + _runs(_cfg(names.L1, names.ACTIVITY, 0.01), [0.25], [0.25])
+               + _runs(_cfg(names.L1, names.KERNEL_BIAS, 0.01), [0.1], [0.1], state=names.STATE_COLLAPSED))
+    _, verdict = _answer(records)
+    collapses = [c for c in verdict.caveats if "collapsed" in c]
+    assert collapses == ["L1 on kernel and bias collapsed to chance accuracy at λ=0.01 (1 trial)"], collapses
+
+
+def test_worse_is_said_only_when_the_race_found_it_at_its_boundary():
+    """Paired test differences -0.9, -1.2, -0.6 pp at seeds 1-3 (t = -5.2, 2 df, one-sided p 0.017): the
+    plain 95% interval (-1.6 to -0.2 pp) lies below 0, but with looks at 3 and 9 an interim look needs
+    p < 0.0005, so the race did not find it worse and the headline does not say so; with one look at 3
+    (p < 0.025) it did, and the headline says "proven worse"."""
+    records = (_runs(NONE, [0.95] * 4, [0.950, 0.951, 0.949, 0.950])
+               + _runs(_cfg(names.L2, names.ACTIVITY, 0.01), [0.951] * 4, [0.951, 0.942, 0.937, 0.944]))
+    _, interim = _answer(records, looks=(3, 9))
+    assert interim.gain.high < 0, "the plain interval is below 0"
+    assert "worse" not in interim.headline, interim.headline
+    assert interim.headline.startswith("Keep no regularization: no penalty is proven to help"), interim.headline
+    _, last = _answer(records)
+    assert last.headline.startswith("Keep no regularization: the best penalty, L2 on activity, λ=0.01, measured -0.9 pp")
+    assert last.headline.endswith("; it is proven worse."), last.headline
 
 
 def test_binomial_floor_keeps_one_seed_from_looking_certain():

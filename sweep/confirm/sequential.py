@@ -29,7 +29,7 @@ import pandas as pd
 from sweep.common.labels import config_label
 from sweep.report.ranking import seed_values
 from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_difference
-from sweep.stats.sequential import FUTILE, FUTILITY_POWER, Boundary, Claim, conditional_power, haybittle_peto, seeds_needed
+from sweep.stats.sequential import FUTILE, FUTILITY_POWER, WORSE, Boundary, Claim, conditional_power, haybittle_peto, seeds_needed
 from trainables import names
 
 Seeds = Mapping[int, float]
@@ -98,14 +98,15 @@ class Race:
             else:
                 stepping = False  # Holm: the first that fails ends the step-down
                 if gain.measured and 1.0 - gain.p_greater <= p_at:  # as sure it is below 0
-                    claim.left = f"worse than no regularization ({gain.words()})"
+                    claim.left = f"{WORSE} ({gain.words()})"
                 elif self.looks and n >= MIN_PAIRED_SEEDS and n < self.looks[-1] and gain.measured:
                     differences = [tests[label][s] - base[s] for s in sorted(set(tests[label]) & set(base))]
                     power = conditional_power(differences, self.looks[-1], bound.final_p)
                     if power < self.futility:
                         claim.seeds_needed = seeds_needed(gain.mean, gain.sd, bound.final_p)
                         claim.left = (f"{FUTILE}at {n} paired seeds the chance that {self.looks[-1]} would show a "
-                                      f"gain is {100 * power:.0f}% (below {100 * self.futility:g}%); "
+                                      f"gain is {100 * power:.0f}% (below {100 * self.futility:g}%), if the gain "
+                                      "and spread measured so far are the true ones; "
                                       f"{_needed_words(claim.seeds_needed, gain)}")
             self.claims[label] = claim
         self._drop_behind_the_leader(vals or {})
@@ -134,7 +135,7 @@ def _p(gain: PairedDifference) -> float:
 def _needed_words(needed: Optional[int], gain: PairedDifference) -> str:
     """How many paired seeds it would take, in words."""
     if gain.mean <= 0:
-        return "its measured gain is not above 0, so no number of seeds would show one"
+        return "at the measured gain (not above 0) no number of seeds would show one"
     if needed is None:
         return (f"showing {100 * gain.mean:+.1f} pp at the spread measured (sd {100 * gain.sd:.1f} pp) would take "
                 f"more than 1000 paired seeds")

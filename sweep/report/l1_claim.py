@@ -12,8 +12,9 @@ make a model sparse by ruining it:
 - **holds** when the L1 side removes at least ``MARGIN`` more of the weights; **fails** when it does
   not, or when no L1 or elastic-net trial reached that accuracy although enough finished;
 - **cannot tell** when L1 and elastic net finished (completed, above chance) at fewer than
-  ``MIN_LAMBDAS`` distinct λ values, or no L2 trial finished: one λ (two trials of L1 and elastic net at
-  λ=0.01 after 4 epochs) says nothing of the λ at which L1 would sparsify without losing accuracy.
+  ``MIN_LAMBDAS`` distinct L1 strengths (λ, or λ × l1_ratio for elastic net), or no L2 trial finished:
+  one strength (L1 at λ=0.01 and elastic net at λ=0.02, l1_ratio=0.5, after 4 epochs) says nothing of
+  the strength at which L1 would sparsify without losing accuracy.
 
 Each figure is one trained model at one weight seed (the seed is printed): a single-sweep reading,
 not a test, so a difference under ``MARGIN`` counts as no difference.
@@ -30,7 +31,7 @@ from trainables import names
 
 #: The claim holds when the L1 side removes at least this much more of the weights (5 points).
 MARGIN = 0.05
-#: Distinct λ values at which L1 or elastic net must finish before the sweep answers.
+#: Distinct L1 strengths (``l1_strengths``) at which L1 or elastic net must finish before the sweep answers.
 MIN_LAMBDAS = 2
 #: The penalties on the claim's L1 side.
 L1_SIDE = (names.L1, names.ELASTIC_NET)
@@ -68,12 +69,14 @@ def l1_answer(table: pd.DataFrame, tolerance: float) -> Optional[L1Answer]:
     l1_done = done[done[names.REGULARIZER].isin(L1_SIDE)]
     l1, l2 = _sparsest(near[near[names.REGULARIZER].isin(L1_SIDE)]), _sparsest(near[near[names.REGULARIZER] == names.L2])
     within = f"within {tolerance * 100:g} pp of the best val_accuracy {best_val:.4f}"
-    lambdas = pd.to_numeric(l1_done[names.LAMBDA], errors="coerce").dropna().nunique()
+    lambdas = l1_strengths(l1_done).round(12).nunique()
     if lambdas < MIN_LAMBDAS:
-        return L1Answer(CANNOT_TELL, f"L1 and elastic net finished at {lambdas} λ value{'s' if lambdas != 1 else ''} "
-                        f"({len(l1_done)} trial{'s' if len(l1_done) != 1 else ''}; {MIN_LAMBDAS} λ values needed): "
-                        "raise search.num_samples, or add search.objectives=[val_accuracy,sparsity]",
-                        l1, l2, best_val, tolerance)
+        finished = (f"L1 and elastic net finished at {lambdas} L1 strength{'s' if lambdas != 1 else ''} "
+                    f"({len(l1_done)} trial{'s' if len(l1_done) != 1 else ''})" if len(l1_done) else
+                    "no L1 or elastic-net trial finished (completed above chance)")
+        return L1Answer(CANNOT_TELL, f"{finished}; it takes {MIN_LAMBDAS} L1 strengths, counting elastic net's "
+                        "λ × l1_ratio: raise search.num_samples or search.patience, or add "
+                        "search.objectives=[val_accuracy,sparsity]", l1, l2, best_val, tolerance)
     if l2 is None:
         return L1Answer(CANNOT_TELL, f"no L2 trial finished {within}", l1, l2, best_val, tolerance)
     if l1 is None:
@@ -89,6 +92,18 @@ def l1_answer(table: pd.DataFrame, tolerance: float) -> Optional[L1Answer]:
                     f"L2 (under the {MARGIN * 100:g}-point margin, or fewer)", l1, l2, best_val, tolerance)
 
 
+def l1_strengths(rows: pd.DataFrame) -> pd.Series:
+    """The L1 coefficient each row trained with: λ for L1, λ × l1_ratio for elastic net (Keras's
+    ``L1L2(l1=λ·r, l2=λ·(1-r))``). Elastic net at λ=0.02, l1_ratio=0.5 is L1 at 0.01 plus some L2: it
+    tells nothing of a second λ beside L1 at 0.01."""
+    lam = pd.to_numeric(rows[names.LAMBDA], errors="coerce")
+    ratio = (pd.to_numeric(rows[names.L1_RATIO], errors="coerce") if names.L1_RATIO in rows
+             else pd.Series(float("nan"), index=rows.index))
+    # a table without the ratio (hand-made, or older results) counts elastic net's λ as it stands
+    strength = lam.where(rows[names.REGULARIZER] != names.ELASTIC_NET, lam * ratio.fillna(1.0)).dropna()
+    return strength[strength > 0]  # elastic net at l1_ratio=0 is L2
+
+
 def _sparsest(rows: pd.DataFrame) -> Optional[pd.Series]:
     if rows.empty:
         return None
@@ -98,8 +113,11 @@ def _sparsest(rows: pd.DataFrame) -> Optional[pd.Series]:
 def render(answer: L1Answer, describe: Callable[[pd.Series], str]) -> str:
     """The verdict's section: the question, the answer, and the figures behind it (``describe`` names
     the trial, its config and its seed)."""
+    claim = "the article's claim that L1 gives removable weights"
+    said = (f"This sweep cannot tell whether {claim} holds" if answer.outcome == CANNOT_TELL else
+            f"{claim[0].upper()}{claim[1:]} {answer.outcome}")
     lines = [f"At equal accuracy (within {answer.tolerance * 100:g} pp of the best), which penalty removes the most "
-             f"weights? The article's claim that L1 gives removable weights {answer.outcome}: {answer.reason}."]
+             f"weights? {said}: {answer.reason}."]
     for side, row in (("L1 / elastic net", answer.l1), ("L2", answer.l2)):
         if row is not None:
             lines.append(f"  {side + ':':<18}{describe(row)}: val {float(row[names.VAL_ACCURACY]):.4f}, "

@@ -94,7 +94,7 @@ def render(answer: ParetoAnswer, describe: Callable[[pd.Series], str]) -> str:
     removable = answer.axis == names.REMOVABLE
     against = (f"the weights removable within {answer.tolerance * 100:g} pp" if removable else "weight sparsity")
     lines = [f"accuracy/sparsity Pareto front ({len(answer.front)} of the completed trials; test accuracy "
-             f"against {against}, pruned = test accuracy with every |w| below the threshold set to 0):"]
+             f"against {against}, pruned = test accuracy with every |w| below train.sparsity_threshold set to 0):"]
     label = "removable" if removable else "sparsity"
     for _, row in answer.front.iterrows():
         lines.append(f"  {describe(row):<44} test {_f(row[names.TEST_ACCURACY])}  {label} "

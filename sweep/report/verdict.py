@@ -24,7 +24,7 @@ from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_differ
 from sweep.common.labels import config_label, regularizer_name
 from sweep.report.ranking import seed_values
 from sweep.report.summary import lambda_edge_note
-from sweep.stats.sequential import FUTILE, Claim
+from sweep.stats.sequential import FUTILE, WORSE, Claim
 from trainables import names
 
 #: A searched regularizer with fewer trials than this run to the full budget gets a caveat.
@@ -41,7 +41,7 @@ class Verdict:
     gain: Optional[PairedDifference] = None
     """Test accuracy of the stated penalty minus the baseline's over their paired confirmation seeds."""
     helped: bool = False
-    """True only when a penalty beats the baseline beyond noise: its whole interval is above 0."""
+    """True only when the race made the one pre-specified claim for the stated penalty."""
     notes: list[str] = field(default_factory=list)
     """Facts behind the answer (what confirmation trained, and why it stopped)."""
 
@@ -138,8 +138,10 @@ def _verdict(table: pd.DataFrame, stats: pd.DataFrame, recommended: Optional[pd.
     elif penalized:
         headline = (f"{label} measured {figure}{chance}: not proven; it is the better estimate, and the two are "
                     "within noise.")
-    elif gain.decided and gain.high < 0:
-        headline = f"Keep no regularization: the best penalty, {label}, measured {figure}; it is worse."
+    elif claim is not None and claim.left.startswith(WORSE):
+        # "worse" only from the race's own test (the same boundary as "helped"), not the plain interval
+        headline = (f"Keep no regularization: the best penalty, {label}, measured {figure}{chance}; it is proven "
+                    "worse.")
     else:
         headline = (f"Keep no regularization: no penalty is proven to help, and the best, {label}, measured "
                     f"{figure}{chance}.")
@@ -170,12 +172,13 @@ def _undecided_caveat(gain: PairedDifference, claim: Optional[Claim] = None) -> 
         return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) lies above "
                 f"0, but the claim is one test held at {100 * (1 - gain.confidence) / 2:g}% over every look and "
                 f"candidate (one-sided p {gain.p_greater:.3f} did not pass its boundary): more paired seeds "
-                "(search.confirm_max_seeds) would tell")
+                "(search.confirm_max_seeds) might tell")
     if not gain.measured:
         return (f"the paired differences are all the same, so no spread is measured and no {level} interval "
-                "given: more paired seeds (search.confirm_max_seeds) would tell")
+                "given: more paired seeds (search.confirm_max_seeds) might tell")
     return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) "
-            "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger validation split would tell")
+            "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger test split might tell, if the gain "
+            "is real")
 
 
 def _acc(row: Any) -> str:
@@ -183,15 +186,22 @@ def _acc(row: Any) -> str:
 
 
 def _collapse_caveats(table: pd.DataFrame) -> list[str]:
-    """Per regularizer: the smallest λ at which a trial collapsed to chance or diverged."""
+    """Per regularizer and placement: the λ values at which trials collapsed to chance or diverged, as
+    observed. Not "at λ ≥ x": one collapse says nothing of the λ values above it that did not run, and a
+    placement that collapsed says nothing of another (L1 on kernel at 0.01 can collapse where L1 on
+    activity at 0.01 trains)."""
     out = []
     for state, verb in ((names.STATE_COLLAPSED, "collapsed to chance accuracy"), (names.STATE_DIVERGED, "diverged")):
         bad = table[table[names.COL_STATE] == state]
-        for reg, group in bad.groupby(names.REGULARIZER, sort=True):
+        for (reg, placement), group in bad.groupby([names.REGULARIZER, names.PLACEMENT], sort=True):
             lams = pd.to_numeric(group[names.LAMBDA], errors="coerce").dropna()
             if lams.empty:
                 continue
-            out.append(f"{regularizer_name(str(reg))} {verb} at λ ≥ {lams.min():.2g} ({len(group)} trial{'s' if len(group) > 1 else ''})")
+            where = f"{regularizer_name(str(reg))} on {str(placement).replace('_', ' and ')}"
+            if lams.nunique() == 1:
+                out.append(f"{where} {verb} at λ={lams.iloc[0]:.2g} ({len(group)} trial{'s' if len(group) > 1 else ''})")
+            else:
+                out.append(f"{where} {verb} in {len(group)} trials, at λ from {lams.min():.2g} to {lams.max():.2g}")
     return out
 
 
@@ -207,6 +217,6 @@ def _few_trials_caveats(table: pd.DataFrame, search: SearchConfig) -> list[str]:
         finished = search_rows[(search_rows[names.REGULARIZER] == reg)
                                & (search_rows[names.COL_STATE] == names.STATE_COMPLETED)]
         if len(finished) < MIN_FINISHED_PER_KIND:
-            out.append(f"too few trials of {reg}: {len(finished)} ran the full budget, so its best λ is "
+            out.append(f"too few trials of {regularizer_name(reg)}: {len(finished)} ran the full budget, so its best λ is "
                        "barely searched (raise search.num_samples, or search.patience when the search settled early)")
     return out

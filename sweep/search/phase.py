@@ -26,7 +26,7 @@ def search_tuner(cfg: SweepConfig, name: str, trainable: Any, callbacks: list, r
     if cfg.resume:
         say(f"resuming sweep {name} from {tuner.experiment_path(cfg, name)}")
         return tuner.restore_tuner(cfg, name, trainable)
-    say(f"sweep {name}: {cfg.search.num_samples} trials x {cfg.train.epochs} epochs (the baseline "
+    say(f"sweep {name}: at most {grid_size(cfg)} search trials x {cfg.train.epochs} epochs (the baseline "
         f"included), scheduler {cfg.scheduler.name}, state in {tuner.experiment_path(cfg, name)}")
     concurrency = tuner.concurrent_trials(cfg, resources["cpus"], resources["gpus"], gpus)
     placements = [str(p) for p in cfg.search.placements]

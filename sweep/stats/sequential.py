@@ -36,6 +36,8 @@ INTERIM_P = 0.0005
 FUTILITY_POWER = 0.10
 #: How a futility stop's reason begins (``Claim.left``).
 FUTILE = "futile: "
+#: How a candidate's reason begins when the race found it below 0 at its boundary (``Claim.left``).
+WORSE = "worse than no regularization"
 #: The power ``seeds_needed`` plans for.
 PLANNED_POWER = 0.80
 #: ``seeds_needed`` looks no further than this many paired seeds.

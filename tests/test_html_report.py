@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweep.report.html_report import (REPORT_HTML, asha_rungs, importances, learning_curves, rebuilt_study,
-                                      write_html)
+from sweep.report.html_report import (REPORT_HTML, asha_rungs, best_so_far, importances, learning_curves,
+                                      rebuilt_study, write_html)
+from sweep.report.summary import TrialRecord, trials_table
 from trainables import names
 
 
@@ -58,6 +59,22 @@ def test_the_learning_curves_hold_one_line_per_trial_with_a_curve():
     assert len(fig.data) == 5
     assert all(list(trace.y) == [0.5, 0.7, 0.8] for trace in fig.data)
     assert len(fig.layout.shapes) == 2  # the rungs
+
+
+def test_best_so_far_follows_the_order_the_trials_were_created_not_the_ranked_table():
+    """The table is ranked best first; the chart drew it in that order, so its line started at the best
+    trial and stayed flat. Created in the order a (0.90), b (0.95, 10 epochs), c (collapsed), d (0.97)."""
+    def record(trial: str, val: float, epochs: int, collapsed: bool = False) -> TrialRecord:
+        return TrialRecord(trial=trial, config={names.REGULARIZER: names.NONE}, error=False,
+                           metrics={names.VAL_ACCURACY: val, names.EPOCH: epochs, names.FINISHED: 1.0,
+                                    names.COLLAPSED: float(collapsed)})
+
+    records = [record("a", 0.90, 5), record("b", 0.95, 10), record("c", 0.10, 5, collapsed=True), record("d", 0.97, 5)]
+    table = trials_table(records)
+    assert list(table[names.COL_TRIAL]) == ["d", "b", "a", "c"], "ranked: completed by val_accuracy, then collapsed"
+    fig = best_so_far(table, [r.trial for r in records])
+    assert list(fig.data[0].x) == [5, 15, 20, 25]
+    assert list(fig.data[0].y) == pytest.approx([0.90, 0.95, 0.95, 0.97])
 
 
 @pytest.mark.parametrize("grace, factor, max_t", [(5, 4, 25), (1, 2, 8), (2, 3, 30), (5, 4, 5)])

@@ -162,12 +162,15 @@ def learning_curves(table: pd.DataFrame, curves: Mapping[str, Sequence[float]], 
     return fig
 
 
-def best_so_far(table: pd.DataFrame) -> Any:
+def best_so_far(table: pd.DataFrame, order: Sequence[str]) -> Any:
     """The best completed validation accuracy so far against the epochs trained so far, in the order
-    the search trials were created: what each extra epoch of search bought."""
+    the search trials were created (``order``: trial ids, as Ray's results list them; the table itself
+    is ranked best first): what each extra epoch of search bought."""
     import plotly.graph_objects as go
 
+    rank = {trial: i for i, trial in enumerate(order)}
     rows = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
+    rows = rows.iloc[sorted(range(len(rows)), key=lambda i: rank.get(str(rows.iloc[i][names.COL_TRIAL]), len(rank) + i))]
     spent, best, xs, ys = 0, float("nan"), [], []
     for _, row in rows.iterrows():
         spent += int(row[names.COL_EPOCHS]) if pd.notna(row[names.COL_EPOCHS]) else 0
@@ -226,6 +229,7 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
                pruned_trials: Sequence[str], run_links: Optional[Mapping[str, str]] = None) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path. ``verdict_markdown`` is verdict.md's
     text: its sections include the comparison with the article when ``preset=article`` applies;
+    ``curves``: each trial's validation curve, keyed in the order the trials were created;
     ``run_links``: trial id -> its MLflow run's page, linked from the trials table."""
     import optuna.visualization as ov
 
@@ -238,7 +242,7 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
         parts.append(("", fig))
     else:
         parts.append((f"<p class='note'>Parameter importance: not shown ({html.escape(evaluator_name)}).</p>", None))
-    parts += [("", learning_curves(table, curves, rungs)), ("", best_so_far(table)),
+    parts += [("", learning_curves(table, curves, rungs)), ("", best_so_far(table, list(curves))),
               ("", front_chart(table, front_trials))]
     if pruned_trials:
         parts.append(("", pruning_chart(table, pruned_trials)))

@@ -119,7 +119,8 @@ def prior_points(profile: DataProfile, placements: list[str]) -> list[dict[str, 
 
 
 def rule_outcome(profile: DataProfile, best_regularizer: str | None, helped: bool) -> str:
-    """Whether the sweep's answer confirms the rule of thumb, in one sentence."""
+    """Whether the sweep's answer bears out the rule of thumb, in one sentence: "proven" only from the claim,
+    and no order among the penalties, which no test compares."""
     if best_regularizer is None:
         return "No penalized trial completed, so the rule of thumb was not tested."
     if not helped:
@@ -127,8 +128,9 @@ def rule_outcome(profile: DataProfile, best_regularizer: str | None, helped: boo
                 f"no regularization, so the sweep neither confirms nor refutes it (best penalty: "
                 f"{regularizer_name(best_regularizer)}).")
     if best_regularizer == profile.suggestion:
-        return (f"The sweep confirms the rule of thumb: {regularizer_name(best_regularizer)}, which it suggested "
-                f"({profile.reason}), is proven to beat no regularization.")
+        return (f"The sweep bears out the rule of thumb: {regularizer_name(best_regularizer)}, which it suggested "
+                f"({profile.reason}), came out best and is proven to beat no regularization (the penalties were not "
+                "tested against each other).")
     return (f"The sweep does not bear out the rule of thumb: it suggested {regularizer_name(profile.suggestion)} "
             f"({profile.reason}), but {regularizer_name(best_regularizer)} came out best and is proven to beat no "
             f"regularization (the two penalties were not tested against each other).")

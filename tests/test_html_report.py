@@ -103,12 +103,23 @@ def test_the_verdict_renders_as_html_and_the_tables_hold_every_trial_and_config(
     fences as text."""
     import re
 
+    from sweep.report.verdict import Verdict
+
     table = _table(n=12)
-    markdown = ("# Verdict of sweep unit\n\nNo regularizer helped: keep no regularization.\n\nCaveats:\n\n"
-                "- too few trials of l1\n\n## Accuracy and sparsity\n\n```\nfront: t001\n```\n")
+    section = ("accuracy/sparsity Pareto front (every |w| below train.sparsity_threshold set to 0):\n"
+               "  t001 L1 on kernel, λ=0.001 (seed 0)   test 0.9100  removable 0.9000\n"
+               "  t002 no regularization (seed 0)       test 0.9500  removable 0.5000\n"
+               "compressible model (the sparsest within 1 pp of the best val_accuracy 0.9600): t001 a*b")
+    markdown = Verdict("Keep no regularization.", caveats=["too few trials of L1"]).markdown(
+        "unit", {"Accuracy and sparsity": section})
     page = write_html(tmp_path, "unit", markdown, table, {}, [1], ["t001"], []).read_text()
     assert "<h1>Verdict of sweep unit</h1>" in page and "<h2>Accuracy and sparsity</h2>" in page
-    assert "<li>too few trials of l1</li>" in page and "<pre><code>front: t001" in page
+    assert "<li>too few trials of L1</li>" in page
+    # a section reads as paragraphs and a list, not as one block of terminal text
+    assert "<pre>" not in page.split("<h2>Accuracy and sparsity</h2>")[1].split("</section>")[0]
+    assert "<p>accuracy/sparsity Pareto front (every |w| below train.sparsity_threshold set to 0):</p>" in page
+    assert "<li>t001 L1 on kernel, λ=0.001 (seed 0)   test 0.9100  removable 0.9000</li>" in page
+    assert "val_accuracy 0.9600): t001 a*b</p>" in page, "a star is text, not emphasis"
     text = re.sub(r"<script.*?</script>", "", page, flags=re.S)
     text = re.sub(r"<[^>]+>", "", text)
     assert "```" not in text and "# Verdict" not in text and "## " not in text

@@ -114,6 +114,7 @@ def test_the_verdict_renders_as_html_and_the_tables_hold_every_trial_and_config(
         "unit", {"Accuracy and sparsity": section})
     page = write_html(tmp_path, "unit", markdown, table, {}, [1], ["t001"], []).read_text()
     assert "<h1>Verdict of sweep unit</h1>" in page and "<h2>Accuracy and sparsity</h2>" in page
+    assert page.count("<h1>") == 1, "one title: the verdict's"
     assert "<li>too few trials of L1</li>" in page
     # a section reads as paragraphs and a list, not as one block of terminal text
     assert "<pre>" not in page.split("<h2>Accuracy and sparsity</h2>")[1].split("</section>")[0]

@@ -246,7 +246,8 @@ def write_html(out_dir: Path, name: str, verdict_markdown: str, table: pd.DataFr
               ("", front_chart(table, front_trials))]
     if pruned_trials:
         parts.append(("", pruning_chart(table, pruned_trials)))
-    body = [f"<h1>regsweep: {html.escape(name)}</h1>", "<section class='verdict'>",
+    # the verdict's own "Verdict of sweep <name>" is the page's one title
+    body = [f"<p class='note'>regsweep report of sweep {html.escape(name)}</p>", "<section class='verdict'>",
             html_tables.verdict_html(verdict_markdown), "</section>",
             "<h2>Configs</h2>", "<p class='note'>Completed trials of each config, mean ± sd over its seeds; click a "
             "column to sort.</p>", html_tables.configs_table_html(table),

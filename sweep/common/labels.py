@@ -17,12 +17,17 @@ def regularizer_name(reg: str) -> str:
     return _REG_NAMES.get(reg, reg)
 
 
+def arm_label(reg: str, placement: Any) -> str:
+    """A regularizer and where it goes, without λ: ``L1 on kernel and bias``."""
+    return f"{regularizer_name(reg)} on {str(placement).replace('_', ' and ')}"
+
+
 def config_label(row: Any) -> str:
     """A short human name: ``L2 on activity, λ=0.01`` or ``no regularization``."""
     reg = row[names.REGULARIZER]
     if reg == names.NONE:
         return "no regularization"
-    label = f"{regularizer_name(reg)} on {str(row[names.PLACEMENT]).replace('_', ' and ')}, λ={float(row[names.LAMBDA]):.2g}"
+    label = f"{arm_label(reg, row[names.PLACEMENT])}, λ={float(row[names.LAMBDA]):.2g}"
     ratio = row.get(names.L1_RATIO)
     if reg == names.ELASTIC_NET and ratio is not None and not pd.isna(ratio):
         label += f", l1_ratio={float(ratio):.2f}"

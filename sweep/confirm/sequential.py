@@ -29,7 +29,8 @@ import pandas as pd
 from sweep.common.labels import config_label
 from sweep.report.ranking import seed_values
 from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_difference
-from sweep.stats.sequential import FUTILE, FUTILITY_POWER, WORSE, Boundary, Claim, conditional_power, haybittle_peto, seeds_needed
+from sweep.stats.sequential import (FUTILE, FUTILITY_POWER, WORSE, Boundary, Claim, conditional_power, haybittle_peto,
+                                    seeds_needed)
 from trainables import names
 
 Seeds = Mapping[int, float]

@@ -168,9 +168,10 @@ def best_so_far(table: pd.DataFrame, order: Sequence[str]) -> Any:
     is ranked best first): what each extra epoch of search bought."""
     import plotly.graph_objects as go
 
-    rank = {trial: i for i, trial in enumerate(order)}
+    created = {trial: i for i, trial in enumerate(order)}
     rows = table[table[names.COL_PHASE] == names.PHASE_SEARCH]
-    rows = rows.iloc[sorted(range(len(rows)), key=lambda i: rank.get(str(rows.iloc[i][names.COL_TRIAL]), len(rank) + i))]
+    position = rows[names.COL_TRIAL].astype(str).map(created).fillna(len(created)).to_numpy()  # unknown ids last
+    rows = rows.iloc[position.argsort(kind="stable")]
     spent, best, xs, ys = 0, float("nan"), [], []
     for _, row in rows.iterrows():
         spent += int(row[names.COL_EPOCHS]) if pd.notna(row[names.COL_EPOCHS]) else 0

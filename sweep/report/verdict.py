@@ -21,7 +21,7 @@ import pandas as pd
 
 from sweep.config.schema import SearchConfig
 from sweep.stats.paired import MIN_PAIRED_SEEDS, PairedDifference, paired_difference
-from sweep.common.labels import config_label, regularizer_name
+from sweep.common.labels import arm_label, config_label, regularizer_name
 from sweep.report.ranking import seed_values
 from sweep.report.summary import lambda_edge_note
 from sweep.stats.sequential import FUTILE, WORSE, Claim
@@ -201,8 +201,8 @@ def _undecided_caveat(gain: PairedDifference, claim: Optional[Claim] = None) -> 
         return (f"the paired differences are all the same, so no spread is measured and no {level} interval "
                 "given: more paired seeds (search.confirm_max_seeds) might tell")
     return (f"the {level} interval of the test gain ({100 * gain.low:+.1f} to {100 * gain.high:+.1f} pp) "
-            "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger test split might tell, if the gain "
-            "is real")
+            "reaches 0: more paired seeds (search.confirm_max_seeds) or a larger test split might tell, if the "
+            "gain is real")
 
 
 def _acc(row: Any) -> str:
@@ -221,9 +221,10 @@ def _collapse_caveats(table: pd.DataFrame) -> list[str]:
             lams = pd.to_numeric(group[names.LAMBDA], errors="coerce").dropna()
             if lams.empty:
                 continue
-            where = f"{regularizer_name(str(reg))} on {str(placement).replace('_', ' and ')}"
+            where = arm_label(str(reg), placement)
             if lams.nunique() == 1:
-                out.append(f"{where} {verb} at λ={lams.iloc[0]:.2g} ({len(group)} trial{'s' if len(group) > 1 else ''})")
+                trials = f"{len(group)} trial{'s' if len(group) > 1 else ''}"
+                out.append(f"{where} {verb} at λ={lams.iloc[0]:.2g} ({trials})")
             else:
                 out.append(f"{where} {verb} in {len(group)} trials, at λ from {lams.min():.2g} to {lams.max():.2g}")
     return out
@@ -241,6 +242,6 @@ def _few_trials_caveats(table: pd.DataFrame, search: SearchConfig) -> list[str]:
         finished = search_rows[(search_rows[names.REGULARIZER] == reg)
                                & (search_rows[names.COL_STATE] == names.STATE_COMPLETED)]
         if len(finished) < MIN_FINISHED_PER_KIND:
-            out.append(f"too few trials of {regularizer_name(reg)}: {len(finished)} ran the full budget, so its best λ is "
-                       "barely searched (raise search.num_samples, or search.patience when the search settled early)")
+            out.append(f"too few trials of {regularizer_name(reg)}: {len(finished)} ran the full budget, so its best "
+                       "λ is barely searched (raise search.num_samples, or search.patience when the search settled early)")
     return out

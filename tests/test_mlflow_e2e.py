@@ -166,7 +166,7 @@ def test_mlflow_ui_in_chromium_shows_experiment_parent_and_children(tracked):
         page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs/{parents[0].info.run_id}/artifacts/summary/report.html")
         try:
             frame = page.frame_locator("iframe").first
-            frame.get_by_text(f"regsweep: {SWEEP}").first.wait_for(timeout=60_000)
+            frame.get_by_text(f"Verdict of sweep {SWEEP}").first.wait_for(timeout=60_000)  # the page's title
             # parallel coordinates, learning curves, best so far, the front, pruning: each drawn as an SVG
             frame.locator(".plotly-graph-div").nth(4).locator(".main-svg").first.wait_for(timeout=60_000)
             drawn = frame.locator(".plotly-graph-div:has(.main-svg)").count()

@@ -48,7 +48,7 @@ def budget_note(cfg: SweepConfig, results: Sequence[Any]) -> Optional[str]:
                 f"past its share of the epoch budget ({share} of search.budget_epochs={tuner.budget(cfg)})")
     if cfg.search.patience and not cfg.search.grid and len(cfg.search.objectives) == 1:
         return (f"search: settled after {len(results)} of {planned} trials ({trained} epochs): "
-                f"{cfg.search.patience} trials in a row completed (the full budget, or collapsed) without beating the best validation "
-                f"accuracy so far (Optuna's Terminator, search.patience={cfg.search.patience}); the epochs it "
-                "saved are left for confirmation")
+                f"{cfg.search.patience} trials in a row completed (the full budget, or collapsed or diverged) without "
+                f"beating the best validation accuracy so far (Optuna's Terminator, search.patience="
+                f"{cfg.search.patience}); the epochs it saved are left for confirmation")
     return None
